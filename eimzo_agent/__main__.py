@@ -1,0 +1,3 @@
+from eimzo_agent.cli import main
+
+raise SystemExit(main())

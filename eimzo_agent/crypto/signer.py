@@ -1,0 +1,65 @@
+"""What the CMS builder needs from a private key, whatever store or algorithm it comes from.
+
+A `Signer` exists only for the few milliseconds of one signing operation: key stores create it after the user
+typed the password and drop it right after. The CMS layer never sees where the key lives (file, token, card).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from asn1crypto import algos, x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """A private key ready to sign, with the certificates that go into the CMS."""
+
+    #: The signer's certificate (end entity).
+    certificate: x509.Certificate
+    #: Further certificates to embed (issuing CAs), end entity excluded; may be empty.
+    chain: Sequence[x509.Certificate]
+    #: AlgorithmIdentifier for SignerInfo.digestAlgorithm and SignedData.digestAlgorithms.
+    digest_algorithm: algos.DigestAlgorithm
+    #: AlgorithmIdentifier for SignerInfo.signatureAlgorithm.
+    signature_algorithm: algos.SignedDigestAlgorithm
+
+    def digest(self, data: bytes) -> bytes:
+        """Hash `data` with `digest_algorithm` (used for the messageDigest attribute)."""
+
+    def sign(self, message: bytes) -> bytes:
+        """Sign `message` (the DER of the signed attributes): hash it and produce the signature value."""
+
+
+@dataclass
+class CryptographySigner:
+    """RSA (PKCS#1 v1.5) or ECDSA signer over SHA-256, backed by a `cryptography` private key."""
+
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+    chain: Sequence[x509.Certificate] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        self.digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256", "parameters": None})
+        if isinstance(self.private_key, rsa.RSAPrivateKey):
+            self.signature_algorithm = algos.SignedDigestAlgorithm(
+                {"algorithm": "sha256_rsa", "parameters": None}
+            )
+        elif isinstance(self.private_key, ec.EllipticCurvePrivateKey):
+            # ECDSA AlgorithmIdentifiers carry no parameters (RFC 5758 §3.2).
+            self.signature_algorithm = algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"})
+        else:  # pragma: no cover - guarded by the key stores
+            raise TypeError(f"unsupported key type {type(self.private_key).__name__}")
+
+    def digest(self, data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    def sign(self, message: bytes) -> bytes:
+        if isinstance(self.private_key, rsa.RSAPrivateKey):
+            return self.private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        return self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
