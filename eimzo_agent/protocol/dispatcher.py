@@ -1,0 +1,171 @@
+"""Sans-I/O core of the wire protocol: request text in, reply text out.
+
+No sockets here. The server hands us the text of one frame plus what it learned at the handshake (the Origin);
+we parse, check the domain gate, call the plugin function and shape the reply exactly as E-IMZO does:
+flat JSON, `success`/`status` first, payload fields beside them, `reason` on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from eimzo_agent import i18n
+from eimzo_agent.protocol.errors import EimzoError, Status, function_not_found
+from eimzo_agent.protocol.origin import domain_of
+from eimzo_agent.protocol.registry import MAIN, PluginFunction, Registry
+
+log = logging.getLogger(__name__)
+
+
+class DomainPolicy(Protocol):
+    """Decides whether a page's domain may call gated functions (API keys, admin allowlist, consent)."""
+
+    def is_allowed(self, domain: str) -> bool: ...
+
+
+@dataclass
+class CallContext:
+    """What the server knows about the connection a frame came on."""
+
+    origin: str | None
+    connection_id: int = 0
+    domain: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.domain = domain_of(self.origin)
+
+
+@dataclass
+class Call:
+    """One parsed request, handed to a plugin handler."""
+
+    function: PluginFunction
+    values: list[str]
+    context: CallContext
+    language: str
+
+    def arg(self, name: str) -> str:
+        for argument, value in zip(self.function.arguments, self.values, strict=False):
+            if argument.name == name:
+                return value
+        raise KeyError(name)
+
+
+def encode_reply(payload: dict[str, Any] | list[Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def success(payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"success": True, "status": Status.OK, **(payload or {})}
+
+
+def failure(status: int, reason: str) -> dict[str, Any]:
+    return {"success": False, "status": status, "reason": reason}
+
+
+class Dispatcher:
+    def __init__(self, registry: Registry, policy: DomainPolicy, language: Callable[[], str]) -> None:
+        self.registry = registry
+        self.policy = policy
+        self.language = language
+
+    async def handle(self, frame: str, context: CallContext) -> str:
+        """Answer one request frame. Never raises (except cancellation): every failure becomes a reply."""
+        lang = self.language()
+        try:
+            function, values = self._parse(frame)
+            self._check_domain(function, context)
+            result = await function.handler(Call(function, values, context, lang))
+        except EimzoError as exc:
+            return encode_reply(self.error_reply(exc, lang))
+        except Exception:
+            # Details go to the agent's log only: a page must never see paths, stack traces or key data.
+            log.exception("plugin function failed")
+            return encode_reply(failure(Status.OTHER, i18n.text(lang, "reasons", "internal_error")))
+        if isinstance(result, list):
+            return encode_reply(result)  # apidoc is E-IMZO's only bare-array reply
+        return encode_reply(success(result))
+
+    def error_reply(self, exc: EimzoError, lang: str) -> dict[str, Any]:
+        return failure(exc.status, i18n.text(lang, "reasons", exc.reason_key, **exc.params))
+
+    def _parse(self, frame: str) -> tuple[PluginFunction, list[str]]:
+        try:
+            request = json.loads(frame)
+        except (ValueError, RecursionError):
+            raise function_not_found() from None
+        if not isinstance(request, dict):
+            raise function_not_found()
+        plugin = request.get("plugin") or MAIN
+        name = request.get("name")
+        arguments = request.get("arguments", [])
+        if arguments is None:
+            arguments = []
+        if not isinstance(plugin, str) or not isinstance(name, str) or not isinstance(arguments, list):
+            raise function_not_found()
+        if plugin == "apikey" and name == "apikey":
+            plugin = MAIN  # very old clients sent {"plugin":"apikey","name":"apikey"}
+        function = self.registry.lookup(plugin, name)
+        if function is None:
+            raise function_not_found()
+        values = [_as_text(value) for value in arguments]
+        if not function.variadic and len(values) != len(function.arguments):
+            raise function_not_found()
+        return function, values
+
+    def _check_domain(self, function: PluginFunction, context: CallContext) -> None:
+        if not function.needs_approved_domain:
+            return
+        if context.domain is None:
+            raise EimzoError(Status.DOMAIN_UNKNOWN, "domain_unknown")
+        if not self.policy.is_allowed(context.domain):
+            raise EimzoError(Status.DOMAIN_NOT_ALLOWED, "domain_not_allowed", domain=context.domain)
+
+
+def _as_text(value: Any) -> str:
+    """E-IMZO clients send strings; tolerate numbers/booleans/null the way Java's JSON getString() would."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    raise function_not_found()
+
+
+def build_apidoc(registry: Registry, lang: str) -> list[dict[str, Any]]:
+    """E-IMZO's apidoc: plugins with their described functions; plugin texts follow the UI language."""
+    doc: list[dict[str, Any]] = []
+    for plugin in registry.plugins():
+        functions = [f for f in registry if f.plugin == plugin and f.description]
+        if not functions or plugin == MAIN:
+            continue
+        try:
+            plugin_text = i18n.text(lang, "plugins", plugin)
+        except KeyError:
+            plugin_text = ""
+        doc.append(
+            {
+                "name": plugin,
+                "description": plugin_text,
+                "functions": [
+                    {
+                        "plugin": f.plugin,
+                        "name": f.name,
+                        "description": f.description,
+                        "arguments": [
+                            {"name": a.name, "optional": a.optional, "description": a.description}
+                            for a in f.arguments
+                        ],
+                    }
+                    for f in functions
+                ],
+            }
+        )
+    return doc

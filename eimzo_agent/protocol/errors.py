@@ -1,0 +1,47 @@
+"""E-IMZO status codes and the exception that carries one up to the reply.
+
+Handlers raise `EimzoError(code, reason_key, **params)`; the dispatcher turns it into
+`{"success": false, "status": code, "reason": <text in the caller's language>}`. Reason texts live in the
+catalogues (`eimzo_agent/i18n/*.toml`), keyed by `reason_key`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Status:
+    """E-IMZO's numeric status codes (see docs/compat.md)."""
+
+    OK = 1
+    FUNCTION_NOT_FOUND = 0
+    PATH_INVALID = -1002
+    FILE_NAME_INVALID = -1003
+    FILE_EXISTS = -1004
+    LANGUAGE_INVALID = -1005
+    KEY_NOT_FOUND = -1010
+    KEY_ID_TYPE_NOT_FOUND = -1014
+    APIKEY_INVALID = -1020
+    DOMAIN_UNKNOWN = -1021
+    DOMAIN_NOT_ALLOWED = -1022
+    KEY_FILE_MISSING = -2002
+    ALIAS_NOT_IN_PFX = -2006
+    DISK_NOT_FOUND = -2011
+    PASSWORD_CANCELLED = -5000
+    OPERATION_CANCELLED = -5001
+    NEW_PASSWORDS_MISMATCH = -5004
+    OTHER = -9999
+
+
+class EimzoError(Exception):
+    """A failure the page should see, in E-IMZO's shape."""
+
+    def __init__(self, status: int, reason_key: str, **params: Any) -> None:
+        super().__init__(f"{status} {reason_key} {params}" if params else f"{status} {reason_key}")
+        self.status = status
+        self.reason_key = reason_key
+        self.params = params
+
+
+def function_not_found() -> EimzoError:
+    return EimzoError(Status.FUNCTION_NOT_FOUND, "function_not_found")

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything eimzo-agent needs on Debian 12 / Ubuntu 22.04+: the missing system packages (apt),
+# a virtual environment in .venv and the agent itself (editable). Safe to run again: it only adds what is missing.
+#   scripts/bootstrap.sh          what the agent needs to run
+#   scripts/bootstrap.sh --test   plus what the test suite needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=0
+[[ "${1:-}" == "--test" ]] && want_tests=1
+
+packages=(openssl ca-certificates)
+python_ok() { command -v python3 >/dev/null && python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+python_ok || packages+=(python3 python3-venv python3-pip)
+# The password dialog is Tk; Debian's own Python keeps tkinter in a separate package.
+python3 -c 'import tkinter' 2>/dev/null || packages+=(python3-tk)
+if (( want_tests )); then
+  packages+=(xvfb xdotool x11-utils)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if (( ${#missing[@]} )); then
+  echo "bootstrap: installing system packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python_ok || { echo "bootstrap: Python 3.11 or newer is required (found: $(python3 --version 2>&1))" >&2; exit 1; }
+
+if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  rm -rf .venv
+  python3 -m venv .venv
+fi
+extra=""
+(( want_tests )) && extra="[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --editable ".${extra}"
+echo "bootstrap: ready ($(.venv/bin/eimzo-agent version))"
