@@ -17,7 +17,7 @@ class KeyErrorKind(enum.Enum):
     FILE_NOT_FOUND = "file_not_found"  # no such key file (or it vanished, or points outside its disk)
     ALIAS_NOT_FOUND = "alias_not_found"  # the file holds no key entry with that alias
     DAMAGED_FILE = "damaged_file"  # not a well-formed PKCS#12 file
-    WRONG_PASSWORD = "wrong_password"  # integrity check (MAC) or decryption failed for this password
+    WRONG_PASSWORD = "wrong_password"  # noqa: S105 - a kind, not a password; integrity check (MAC) or decryption failed for this password
     UNSUPPORTED = "unsupported"  # well-formed, password right, but an algorithm we cannot handle
     KEY_MISMATCH = "key_mismatch"  # the private key does not belong to the certificate
     FILE_EXISTS = "file_exists"
