@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from asn1crypto import algos, x509
+from asn1crypto import algos, core, x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -48,7 +48,8 @@ class CryptographySigner:
         self.digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256", "parameters": None})
         if isinstance(self.private_key, rsa.RSAPrivateKey):
             self.signature_algorithm = algos.SignedDigestAlgorithm(
-                {"algorithm": "sha256_rsa", "parameters": None}
+                # RFC 4055: sha256WithRSAEncryption carries an explicit NULL.
+                {"algorithm": "sha256_rsa", "parameters": core.Null()}
             )
         elif isinstance(self.private_key, ec.EllipticCurvePrivateKey):
             # ECDSA AlgorithmIdentifiers carry no parameters (RFC 5758 §3.2).

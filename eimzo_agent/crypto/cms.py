@@ -1,0 +1,572 @@
+"""CMS (PKCS#7) SignedData: create, co-sign ("append") and inspect, the way E-IMZO's pkcs7 plugin does.
+
+Small structures (attributes, SignerInfo, algorithm identifiers) are built with asn1crypto, but the outer
+framing is read and written by hand. Two reasons:
+
+* the signed document can be tens of MB; asn1crypto caches a full copy of the encoding at every nesting level,
+  whereas here the content is copied once when read and once into the output;
+* co-signing must keep the existing SignerInfos and certificates byte-for-byte, also when the input is BER with
+  indefinite lengths (OpenSSL ``-stream`` and the real E-IMZO emit that), so they are carried over as raw bytes.
+
+All algorithms (digest, signature, the messageDigest hash) come from the `Signer`, so national
+(O'z DSt) signers plug in unchanged. The output is DER: SET OF elements are sorted (X.690 §11.6), as OpenSSL and
+Bouncy Castle do, so signers and certificates appear in encoding order, not in the order they were added.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+# Importing asn1crypto.tsp also registers the signingCertificateV2 attribute type with asn1crypto.cms.
+from asn1crypto import algos, core, tsp, x509
+from asn1crypto import cms as asn1_cms
+
+from eimzo_agent.crypto.signer import Signer
+
+__all__ = [
+    "CmsError",
+    "SignatureResult",
+    "SignedDataInfo",
+    "SignerView",
+    "append_signer",
+    "create_pkcs7",
+    "read_signed_data",
+]
+
+AttributeMode = Literal["cades", "eimzo"]
+
+# DER of the OID TLVs we match on or emit as-is.
+_OID_SIGNED_DATA = bytes.fromhex("06092a864886f70d010702")  # 1.2.840.113549.1.7.2
+_OID_DATA = bytes.fromhex("06092a864886f70d010701")  # 1.2.840.113549.1.7.1
+
+# Identifier octets (universal / context-specific, primitive / constructed) used by SignedData.
+_INTEGER, _OCTETS, _OCTETS_CONSTRUCTED, _OID = 0x02, 0x04, 0x24, 0x06
+_SEQUENCE, _SET, _CTX0, _CTX1 = 0x30, 0x31, 0xA0, 0xA1
+
+# Deeply nested indefinite lengths would otherwise exhaust Python's recursion limit on hostile input.
+_MAX_DEPTH = 64
+
+# Short attribute names as in RFC 4514 (and cryptography's Name.rfc4514_string), others print as dotted OIDs.
+_RFC4514_NAMES = {
+    "2.5.4.3": "CN",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "2.5.4.6": "C",
+    "2.5.4.9": "STREET",
+    "0.9.2342.19200300.100.1.25": "DC",
+    "0.9.2342.19200300.100.1.1": "UID",
+}
+
+
+class CmsError(ValueError):
+    """Input CMS cannot be used; message is safe to log (no key material)."""
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    cms_der: bytes  # the whole ContentInfo(SignedData), DER
+    signer_serial_hex: str  # signer certificate serial as Java's BigInteger.toString(16), e.g. "7283d8ca"
+    signature: bytes  # SignerInfo.signature octets of the signer just added
+
+
+@dataclass(frozen=True)
+class SignerView:
+    """One SignerInfo, decoded for display and tests."""
+
+    issuer: str
+    serial_hex: str
+    digest_algorithm: str
+    signature_algorithm: str
+    signing_time: datetime | None
+    message_digest: bytes | None
+    certificate_der: bytes | None
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class SignedDataInfo:
+    content: bytes | None  # None when detached
+    signers: list[SignerView]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public API
+
+
+def create_pkcs7(
+    content: bytes,
+    signer: Signer,
+    *,
+    detached: bool,
+    signing_time: datetime | None = None,
+    signed_attributes: AttributeMode = "cades",
+) -> SignatureResult:
+    """Sign `content` into a new SignedData; `signed_attributes="eimzo"` gives exactly E-IMZO's three attributes."""
+    signer_info, signature = _signer_info(content, _OID_DATA, signer, signing_time, signed_attributes)
+    certificates = _unique([signer.certificate.dump(), *(cert.dump() for cert in signer.chain)])
+    cms_der = _encode_content_info(
+        version=asn1_cms.CMSVersion("v1").dump(),
+        digest_algorithms=[signer.digest_algorithm.dump()],
+        content_type=_OID_DATA,
+        content=None if detached else content,
+        certificates=certificates,
+        crls=[],
+        signer_infos=[signer_info],
+    )
+    return SignatureResult(cms_der, _serial_hex(signer.certificate.serial_number), signature)
+
+
+def append_signer(
+    cms_der: bytes,
+    signer: Signer,
+    *,
+    signing_time: datetime | None = None,
+    signed_attributes: AttributeMode = "cades",
+) -> SignatureResult:
+    """Add one signer to an attached SignedData, leaving the existing SignerInfos untouched."""
+    parsed = _parse_signed_data(cms_der)
+    if parsed.content is None:
+        raise CmsError(
+            "the CMS is detached (no encapsulated content): cannot co-sign without the signed data"
+        )
+    signer_info, signature = _signer_info(
+        parsed.content, parsed.content_type, signer, signing_time, signed_attributes
+    )
+    digest_algorithms = list(parsed.digest_algorithms)
+    known_oids = {_digest_oid(der) for der in digest_algorithms}
+    if signer.digest_algorithm["algorithm"].dotted not in known_oids:
+        digest_algorithms.append(signer.digest_algorithm.dump())
+    certificates = _unique(
+        [*parsed.certificates, signer.certificate.dump(), *(cert.dump() for cert in signer.chain)]
+    )
+    out = _encode_content_info(
+        version=parsed.version,
+        digest_algorithms=digest_algorithms,
+        content_type=parsed.content_type,
+        content=parsed.content,
+        certificates=certificates,
+        crls=parsed.crls,
+        signer_infos=[*parsed.signer_infos, signer_info],
+    )
+    return SignatureResult(out, _serial_hex(signer.certificate.serial_number), signature)
+
+
+def read_signed_data(cms_der: bytes) -> SignedDataInfo:
+    """Decode the content and a summary of each signer; raises CmsError on anything that is not SignedData."""
+    parsed = _parse_signed_data(cms_der)
+    try:
+        certificates = [
+            x509.Certificate.load(der, strict=True) for der in parsed.certificates if der[0] == _SEQUENCE
+        ]
+        signers = [_signer_view(der, certificates) for der in parsed.signer_infos]
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise CmsError("malformed SignerInfo or certificate in the CMS") from exc
+    return SignedDataInfo(parsed.content, signers)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Building one SignerInfo
+
+
+def _signer_info(
+    content: bytes,
+    content_type: bytes,
+    signer: Signer,
+    signing_time: datetime | None,
+    mode: AttributeMode,
+) -> tuple[bytes, bytes]:
+    """Return (SignerInfo DER, signature) for `signer` over `content`."""
+    if mode not in ("cades", "eimzo"):
+        raise ValueError(f"unknown signed_attributes mode {mode!r}")
+    attributes = [
+        asn1_cms.CMSAttribute(
+            {"type": "content_type", "values": [_load(asn1_cms.ContentType, content_type)]}
+        ),
+        asn1_cms.CMSAttribute({"type": "signing_time", "values": [_utc_time(signing_time)]}),
+        asn1_cms.CMSAttribute({"type": "message_digest", "values": [signer.digest(content)]}),
+    ]
+    if mode == "cades":
+        attributes.append(_signing_certificate_v2(signer.certificate))
+    # RFC 5652 §5.4: the signature covers the attributes as an explicit SET OF (tag 0x31), while the SignerInfo
+    # stores them [0] IMPLICIT. asn1crypto's SetOf sorts the elements, as DER requires (verifiers re-encode).
+    signed_attrs = asn1_cms.CMSAttributes(attributes).dump()
+    signature = signer.sign(signed_attrs)
+    cert = signer.certificate
+    signer_info = asn1_cms.SignerInfo(
+        {
+            "version": "v1",
+            "sid": asn1_cms.SignerIdentifier(
+                name="issuer_and_serial_number",
+                value=asn1_cms.IssuerAndSerialNumber(
+                    {"issuer": cert.issuer, "serial_number": cert.serial_number}
+                ),
+            ),
+            "digest_algorithm": signer.digest_algorithm,
+            # Loading the SET OF bytes and letting asn1crypto retag them keeps the signed octets unchanged.
+            "signed_attrs": asn1_cms.CMSAttributes.load(signed_attrs),
+            "signature_algorithm": signer.signature_algorithm,
+            "signature": signature,
+        }
+    )
+    return signer_info.dump(), signature
+
+
+def _utc_time(signing_time: datetime | None) -> asn1_cms.Time:
+    """signingTime as UTCTime in UTC with whole seconds (what E-IMZO emits)."""
+    if signing_time is None:
+        signing_time = datetime.now(UTC)
+    elif signing_time.tzinfo is None:
+        raise ValueError("signing_time must be timezone-aware")
+    moment = signing_time.astimezone(UTC).replace(microsecond=0)
+    if not 1950 <= moment.year <= 2049:
+        raise ValueError("signing_time must be within 1950..2049 to fit UTCTime")
+    return asn1_cms.Time(name="utc_time", value=moment)
+
+
+def _signing_certificate_v2(cert: x509.Certificate) -> asn1_cms.CMSAttribute:
+    """ESS signingCertificateV2 (RFC 5035) binding the signer certificate: what makes the signature CAdES-BES."""
+    ess_cert_id = tsp.ESSCertIDv2(
+        {
+            # hashAlgorithm left out: SHA-256 is its DEFAULT, and DER omits defaults.
+            "cert_hash": hashlib.sha256(cert.dump()).digest(),
+            "issuer_serial": {
+                "issuer": [x509.GeneralName(name="directory_name", value=cert.issuer)],
+                "serial_number": cert.serial_number,
+            },
+        }
+    )
+    value = tsp.SigningCertificateV2({"certs": [ess_cert_id]})
+    return asn1_cms.CMSAttribute({"type": "signing_certificate_v2", "values": [value]})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Writing the outer DER framing
+
+
+def _encode_content_info(
+    *,
+    version: bytes,
+    digest_algorithms: list[bytes],
+    content_type: bytes,
+    content: bytes | None,
+    certificates: list[bytes],
+    crls: list[bytes],
+    signer_infos: list[bytes],
+) -> bytes:
+    """ContentInfo(SignedData) DER, with `content` copied exactly once (into the final join)."""
+    if content is None:
+        encap_head = [_header(_SEQUENCE, len(content_type)), content_type]
+        content_len = 0
+    else:
+        content_len = len(content)
+        octets = _header(_OCTETS, content_len)
+        explicit = _header(_CTX0, len(octets) + content_len)
+        encap_len = len(content_type) + len(explicit) + len(octets) + content_len
+        encap_head = [_header(_SEQUENCE, encap_len), content_type, explicit, octets]
+    tail = [_set_of(_CTX0, certificates) if certificates else b"", _set_of(_CTX1, crls) if crls else b""]
+    tail.append(_set_of(_SET, signer_infos))
+    head = [version, _set_of(_SET, digest_algorithms), *encap_head]
+    signed_data_len = sum(map(len, head)) + content_len + sum(map(len, tail))
+    signed_data = _header(_SEQUENCE, signed_data_len)
+    explicit_sd = _header(_CTX0, len(signed_data) + signed_data_len)
+    outer_len = len(_OID_SIGNED_DATA) + len(explicit_sd) + len(signed_data) + signed_data_len
+    prefix = [_header(_SEQUENCE, outer_len), _OID_SIGNED_DATA, explicit_sd, signed_data, *head]
+    middle = [content] if content else []
+    return b"".join([*prefix, *middle, *tail])
+
+
+def _header(tag: int, length: int) -> bytes:
+    """DER identifier + definite length."""
+    if length < 0x80:
+        return bytes((tag, length))
+    size = (length.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big")
+
+
+def _set_of(tag: int, elements: Iterable[bytes]) -> bytes:
+    body = b"".join(sorted(elements))
+    return _header(tag, len(body)) + body
+
+
+def _unique(items: Iterable[bytes]) -> list[bytes]:
+    return list(dict.fromkeys(items))
+
+
+def _serial_hex(serial: int) -> str:
+    """Like Java's BigInteger.toString(16), which E-IMZO returns: lower case, no padding, '-' if negative."""
+    return format(serial, "x")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading: a minimal BER walker over the outer structure
+
+
+@dataclass(frozen=True)
+class _Tlv:
+    tag: int  # first identifier octet
+    start: int  # offset of the identifier
+    body: int  # offset of the first content octet
+    end: int  # offset past the last content octet (before the end-of-contents octets if indefinite)
+    next: int  # offset of the following element
+    indefinite: bool
+
+
+@dataclass(frozen=True)
+class _ParsedSignedData:
+    version: bytes
+    digest_algorithms: list[bytes]
+    content_type: bytes  # the eContentType OID TLV
+    content: bytes | None
+    certificates: list[bytes]  # CertificateChoices, as found (certificates are DER by nature)
+    crls: list[bytes]
+    signer_infos: list[bytes]  # as found: these are what co-signing must not alter
+
+
+class _BerReader:
+    """Walks BER without copying: elements are offsets into one memoryview of the input."""
+
+    def __init__(self, data: bytes) -> None:
+        self.view = memoryview(data)
+        self._cache: dict[int, _Tlv] = {}  # indefinite elements are walked once, not once per ancestor
+
+    def element(self, pos: int, limit: int, depth: int = 0) -> _Tlv:
+        cached = self._cache.get(pos)
+        if cached is not None:
+            if cached.next > limit:
+                raise CmsError("malformed CMS (element overruns its parent)")
+            return cached
+        if depth > _MAX_DEPTH:
+            raise CmsError("CMS nesting is too deep")
+        tag, body, length = self._header(pos, limit)
+        if length is not None:
+            end = body + length
+            if end > limit:
+                raise CmsError("CMS is truncated")
+            tlv = _Tlv(tag, pos, body, end, end, indefinite=False)
+        else:
+            end = self._find_end_of_contents(body, limit, depth)
+            tlv = _Tlv(tag, pos, body, end, end + 2, indefinite=True)
+        self._cache[pos] = tlv
+        return tlv
+
+    def children(self, parent: _Tlv, depth: int = 0) -> Iterator[_Tlv]:
+        pos = parent.body
+        while pos < parent.end:
+            child = self.element(pos, parent.end, depth + 1)
+            yield child
+            pos = child.next
+
+    def raw(self, tlv: _Tlv) -> memoryview:
+        return self.view[tlv.start : tlv.next]
+
+    def _header(self, pos: int, limit: int) -> tuple[int, int, int | None]:
+        """Return (first identifier octet, offset of contents, length or None when indefinite)."""
+        view = self.view
+        if pos + 2 > limit:
+            raise CmsError("CMS is truncated")
+        tag = view[pos]
+        pos += 1
+        if tag & 0x1F == 0x1F:  # high tag number: skip the continuation octets
+            while pos < limit and view[pos] & 0x80:
+                pos += 1
+            pos += 1
+        if pos >= limit:
+            raise CmsError("CMS is truncated")
+        first = view[pos]
+        pos += 1
+        if first < 0x80:
+            return tag, pos, first
+        if first == 0x80:
+            if not tag & 0x20:
+                raise CmsError("indefinite length on a primitive element")
+            return tag, pos, None
+        size = first & 0x7F
+        if size > 8 or pos + size > limit:
+            raise CmsError("invalid length in CMS")
+        return tag, pos + size, int.from_bytes(view[pos : pos + size], "big")
+
+    def _find_end_of_contents(self, pos: int, limit: int, depth: int) -> int:
+        view = self.view
+        while pos + 2 <= limit:
+            if view[pos] == 0 and view[pos + 1] == 0:
+                return pos
+            pos = self.element(pos, limit, depth + 1).next
+        raise CmsError("CMS is truncated (missing end-of-contents)")
+
+
+def _parse_signed_data(data: bytes) -> _ParsedSignedData:
+    """Split ContentInfo(SignedData) into its parts; DER or BER (indefinite lengths) accepted."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise CmsError("CMS must be bytes")
+    reader = _BerReader(data)
+    top = reader.element(0, len(reader.view))
+    outer = _expect(reader, top, _SEQUENCE, "ContentInfo")
+    if len(outer) != 2 or bytes(reader.raw(outer[0])) != _OID_SIGNED_DATA:
+        raise CmsError("not a CMS SignedData (ContentInfo content type is not signedData)")
+    (signed_data,) = _expect(reader, outer[1], _CTX0, "ContentInfo content", count=1)
+    fields = _expect(reader, signed_data, _SEQUENCE, "SignedData")
+    if len(fields) < 4 or fields[0].tag != _INTEGER or fields[1].tag != _SET:
+        raise CmsError("malformed SignedData")
+    content_type, content = _parse_encap(reader, fields[2])
+    optional = {tlv.tag: tlv for tlv in fields[3:-1]}
+    if len(optional) != len(fields) - 4 or not set(optional) <= {_CTX0, _CTX1}:
+        raise CmsError("malformed SignedData (unexpected fields)")
+    return _ParsedSignedData(
+        version=bytes(reader.raw(fields[0])),
+        digest_algorithms=_elements(reader, fields[1], algos.DigestAlgorithm),
+        content_type=content_type,
+        content=content,
+        certificates=_elements(reader, optional.get(_CTX0), asn1_cms.CertificateChoices),
+        crls=_elements(reader, optional.get(_CTX1), asn1_cms.RevocationInfoChoice),
+        signer_infos=_elements(reader, _expect_tlv(fields[-1], _SET, "SignerInfos"), asn1_cms.SignerInfo),
+    )
+
+
+def _parse_encap(reader: _BerReader, encap: _Tlv) -> tuple[bytes, bytes | None]:
+    """EncapsulatedContentInfo -> (eContentType OID TLV, content or None when detached)."""
+    parts = _expect(reader, encap, _SEQUENCE, "EncapsulatedContentInfo")
+    if not parts or parts[0].tag != _OID or len(parts) > 2:
+        raise CmsError("malformed EncapsulatedContentInfo")
+    content_type = bytes(reader.raw(parts[0]))
+    if len(parts) == 1:
+        return content_type, None
+    (octets,) = _expect(reader, parts[1], _CTX0, "eContent", count=1)
+    chunks = list(_octet_chunks(reader, octets))
+    # One chunk (DER) is copied once by bytes(); BER chunks once by join.
+    content = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
+    return content_type, content
+
+
+def _octet_chunks(reader: _BerReader, tlv: _Tlv, depth: int = 0) -> Iterator[memoryview]:
+    """Content octets of an OCTET STRING, primitive or constructed (BER splits streamed content in chunks)."""
+    if depth > _MAX_DEPTH:
+        raise CmsError("CMS nesting is too deep")
+    if tlv.tag == _OCTETS:
+        yield reader.view[tlv.body : tlv.end]
+    elif tlv.tag == _OCTETS_CONSTRUCTED:
+        for child in reader.children(tlv):
+            yield from _octet_chunks(reader, child, depth + 1)
+    else:
+        raise CmsError("eContent is not an OCTET STRING")
+
+
+def _expect(reader: _BerReader, tlv: _Tlv, tag: int, what: str, count: int | None = None) -> list[_Tlv]:
+    children = list(reader.children(_expect_tlv(tlv, tag, what)))
+    if count is not None and len(children) != count:
+        raise CmsError(f"malformed {what}")
+    return children
+
+
+def _expect_tlv(tlv: _Tlv, tag: int, what: str) -> _Tlv:
+    if tlv.tag != tag:
+        raise CmsError(f"malformed {what}")
+    return tlv
+
+
+def _elements(reader: _BerReader, parent: _Tlv | None, spec: type[core.Asn1Value]) -> list[bytes]:
+    """Encodings of a SET's elements: kept as found when definite-length, re-encoded to DER when not."""
+    if parent is None:
+        return []
+    result = []
+    for child in reader.children(parent):
+        if spec in (asn1_cms.SignerInfo, algos.DigestAlgorithm) and child.tag != _SEQUENCE:
+            raise CmsError(f"malformed {spec.__name__} in the CMS")
+        raw = bytes(reader.raw(child))
+        result.append(_load(spec, raw).dump(force=True) if child.indefinite else raw)
+    return result
+
+
+def _load(spec: type[core.Asn1Value], der: bytes) -> core.Asn1Value:
+    try:
+        value = spec.load(der, strict=True)
+        value.native  # noqa: B018  - asn1crypto parses lazily; force it so errors surface here
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise CmsError(f"malformed {spec.__name__} in the CMS") from exc
+    return value
+
+
+def _digest_oid(der: bytes) -> str:
+    return _load(algos.DigestAlgorithm, der)["algorithm"].dotted
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading: per-signer view
+
+
+def _signer_view(der: bytes, certificates: list[x509.Certificate]) -> SignerView:
+    info = _load(asn1_cms.SignerInfo, der)
+    cert = _find_certificate(info["sid"], certificates)
+    sid = info["sid"].chosen
+    if info["sid"].name == "issuer_and_serial_number":
+        issuer, serial = sid["issuer"], sid["serial_number"].native
+    else:  # subjectKeyIdentifier: issuer and serial only known through the certificate
+        issuer, serial = (cert.issuer, cert.serial_number) if cert is not None else (None, None)
+    attrs = _signed_attr_values(info)
+    signing_time = attrs.get("signing_time")
+    message_digest = attrs.get("message_digest")
+    return SignerView(
+        issuer=_rfc4514(issuer) if issuer is not None else "",
+        serial_hex=_serial_hex(serial) if serial is not None else "",
+        digest_algorithm=info["digest_algorithm"]["algorithm"].native,
+        signature_algorithm=info["signature_algorithm"]["algorithm"].native,
+        signing_time=signing_time if isinstance(signing_time, datetime) else None,
+        message_digest=message_digest if isinstance(message_digest, bytes) else None,
+        certificate_der=cert.dump() if cert is not None else None,
+        signature=info["signature"].native,
+    )
+
+
+def _signed_attr_values(info: asn1_cms.SignerInfo) -> dict[str, object]:
+    """First value of each signed attribute, by asn1crypto name (or dotted OID)."""
+    attrs = info["signed_attrs"]
+    if isinstance(attrs, core.Void):
+        return {}
+    return {attr["type"].native: attr["values"][0].native for attr in attrs if len(attr["values"])}
+
+
+def _find_certificate(
+    sid: asn1_cms.SignerIdentifier, certificates: list[x509.Certificate]
+) -> x509.Certificate | None:
+    if sid.name == "issuer_and_serial_number":
+        issuer, serial = sid.chosen["issuer"], sid.chosen["serial_number"].native
+        matches = (c for c in certificates if c.serial_number == serial and c.issuer == issuer)
+    else:
+        key_id = sid.chosen.native
+        matches = (c for c in certificates if c.key_identifier == key_id)
+    return next(matches, None)
+
+
+def _rfc4514(name: x509.Name) -> str:
+    """RFC 4514 string (most specific RDN first), the way cryptography's Name.rfc4514_string() prints it."""
+    rdns = []
+    for rdn in reversed(name.chosen):
+        rdns.append("+".join(_rfc4514_attribute(attr) for attr in rdn))
+    return ",".join(rdns)
+
+
+def _rfc4514_attribute(attr: x509.NameTypeAndValue) -> str:
+    oid = attr["type"].dotted
+    key = _RFC4514_NAMES.get(oid, oid)
+    value = attr["value"].native
+    if not isinstance(value, str):
+        return f"{key}=#{attr['value'].dump().hex()}"
+    return f"{key}={_escape_dn_value(value)}"
+
+
+def _escape_dn_value(value: str) -> str:
+    if not value:
+        return ""
+    for special in ("\\", '"', "+", ",", ";", "<", ">"):
+        value = value.replace(special, "\\" + special)
+    value = value.replace("\0", "\\00")
+    if value[0] in ("#", " "):
+        value = "\\" + value
+    if value[-1] == " ":
+        value = value[:-1] + "\\ "
+    return value
