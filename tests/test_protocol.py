@@ -178,7 +178,8 @@ def test_verifier_plugs_into_the_gate() -> None:
         st.text(max_size=200),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-            lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+            lambda children: st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=10), children, max_size=4),
             max_leaves=12,
         ).map(json.dumps),
         st.fixed_dictionaries(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import locale
 import os
+import sys
 import tomllib
 from functools import cache
 from importlib import resources
@@ -29,7 +30,11 @@ def normalize_language(code: str | None) -> str | None:
 
 
 def language_from_environment() -> str | None:
-    """The OS user's language, when it is one we have (LC_ALL / LC_MESSAGES / LANG, then the C library)."""
+    """The OS user's language from LC_ALL / LC_MESSAGES / LANG / LANGUAGE, when it is one we have.
+
+    Only the environment is read: Python's locale module maps the neutral "C.UTF-8" to English, which would
+    switch a server's replies away from E-IMZO's Russian default for no reason.
+    """
     for var in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
         value = os.environ.get(var)
         if value:
@@ -37,11 +42,12 @@ def language_from_environment() -> str | None:
                 lang = normalize_language(part)
                 if lang:
                     return lang
-    try:
-        lang_code = locale.getlocale()[0]
-    except ValueError:
-        lang_code = None
-    return normalize_language(lang_code)
+    if sys.platform == "win32":
+        try:
+            return normalize_language(locale.getlocale()[0])
+        except ValueError:
+            return None
+    return None
 
 
 @cache
@@ -51,7 +57,7 @@ def _load(lang: str) -> dict[str, dict[str, str]]:
     return {section: dict(values) for section, values in data.items() if isinstance(values, dict)}
 
 
-def text(lang: str | None, section: str, key: str, **params: Any) -> str:
+def text(lang: str | None, section: str, key: str, /, **params: Any) -> str:
     """The `section.key` string in `lang` (falling back to Russian), with `{name}` placeholders filled."""
     lang = normalize_language(lang) or DEFAULT_LANGUAGE
     template = _load(lang).get(section, {}).get(key)

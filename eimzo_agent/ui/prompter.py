@@ -41,7 +41,7 @@ class PromptRequest:
 
     def text(self) -> str:
         """The whole question as plain text, in the request's language."""
-        t = lambda key, **kw: i18n.text(self.language, "prompt", key, **kw)  # noqa: E731
+        t = lambda name, **kw: i18n.text(self.language, "prompt", name, **kw)  # noqa: E731
         lines = []
         if self.retry:
             lines.append(t("wrong_password"))

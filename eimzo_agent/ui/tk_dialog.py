@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def run_dialog(request: PromptRequest, cancel: threading.Event) -> str | None:
     import tkinter as tk
 
-    t = lambda key, **kw: i18n.text(request.language, "prompt", key, **kw)  # noqa: E731
+    t = lambda name, **kw: i18n.text(request.language, "prompt", name, **kw)  # noqa: E731
     try:
         root = tk.Tk()
     except tk.TclError as exc:

@@ -1,0 +1,55 @@
+"""The agent's parts, put together once: settings, domain gate, loaded keys, prompter, plugin table.
+
+The server gets an `Agent` and only ever calls `agent.dispatcher.handle(frame, context)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eimzo_agent import i18n
+from eimzo_agent.config import AgentConfig
+from eimzo_agent.keys.disks import Disk, discover_disks
+from eimzo_agent.keys.sessions import KeySessions
+from eimzo_agent.policy.domains import ApiKeyVerifier, DomainGate
+from eimzo_agent.protocol.dispatcher import Dispatcher
+from eimzo_agent.protocol.registry import Registry
+from eimzo_agent.ui.prompter import Prompter, choose_prompter
+
+
+@dataclass
+class Agent:
+    config: AgentConfig
+    prompter: Prompter
+    gate: DomainGate
+    sessions: KeySessions
+    language: str
+    registry: Registry = field(default_factory=Registry)
+    dispatcher: Dispatcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dispatcher = Dispatcher(self.registry, self.gate, lambda: self.language)
+
+    def disks(self) -> list[Disk]:
+        """Disks as they are now: flash drives come and go, so this is looked up on every call."""
+        return discover_disks(self.config.key_roots, system_locations=self.config.scan_system_locations)
+
+
+def build_agent(
+    config: AgentConfig,
+    *,
+    prompter: Prompter | None = None,
+    verifiers: list[ApiKeyVerifier] | None = None,
+) -> Agent:
+    from eimzo_agent.plugins import app, main, pfx, pkcs7
+
+    agent = Agent(
+        config=config,
+        prompter=prompter or choose_prompter(config.askpass, config.prompt_timeout_seconds),
+        gate=DomainGate(config.allowed_domains, verifiers or []),
+        sessions=KeySessions(ttl_seconds=config.key_id_ttl_hours * 3600),
+        language=config.language or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE,
+    )
+    for plugin in (main, app, pfx, pkcs7):
+        plugin.register(agent)
+    return agent

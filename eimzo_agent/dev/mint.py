@@ -1,0 +1,311 @@
+"""Development CA and E-IMZO-style test keys, for tests, demos and `eimzo-agent dev mint-key`.
+
+Real E-IMZO keys carry O'zDSt (GOST-like) keys that only the national backend can use; these keys are RSA or
+P-256 but otherwise look like the real thing: the same subject attributes, the same alias in the friendlyName,
+the same legacy PKCS#12 encryption and E-IMZO-style file names. Never use them for anything real.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from ..keys.alias import OID_ORG_TIN, OID_PINFL, build_alias
+from ..keys.errors import KeyErrorKind, KeyStoreError
+from ..keys.pkcs12 import serialize_pfx, write_file_atomically
+
+CA_COMMON_NAME = "eimzo-agent dev CA"
+CA_CERT_FILE = "ca.crt.pem"
+CA_KEY_FILE = "ca.key.pem"
+
+_DIGITS_14 = re.compile(r"[0-9]{14}")
+_DIGITS_9 = re.compile(r"[0-9]{9}")
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+_FILE_STEM = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+Algorithm = Literal["rsa2048", "p256"]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True)
+class SubjectFields:
+    """Subject of a test certificate, in E-IMZO's terms."""
+
+    cn: str
+    name: str | None = None  # givenName
+    surname: str | None = None
+    pinfl: str | None = None  # 14 digits
+    tin: str | None = None  # person's TIN, 9 digits (goes into UID)
+    org: str | None = None
+    org_tin: str | None = None  # legal entity's TIN, 9 digits
+    title: str | None = None
+    locality: str | None = None
+    region: str | None = None
+    country: str = "UZ"
+    business_category: str | None = None
+
+    def validate(self) -> None:
+        """Raise ValueError with a message fit for the command line if a field is malformed."""
+        if not self.cn.strip():
+            raise ValueError("the common name (cn) must not be empty")
+        _check_digits(self.pinfl, _DIGITS_14, "PINFL", 14)
+        _check_digits(self.tin, _DIGITS_9, "TIN", 9)
+        _check_digits(self.org_tin, _DIGITS_9, "organisation TIN", 9)
+        if not _COUNTRY.fullmatch(self.country):
+            raise ValueError(f"country must be a two-letter code, got {self.country!r}")
+
+    def x509_name(self) -> x509.Name:
+        """The subject in E-IMZO's RDN order, present fields only."""
+        fields: list[tuple[x509.ObjectIdentifier, str | None]] = [
+            (NameOID.COMMON_NAME, self.cn),
+            (NameOID.GIVEN_NAME, self.name),
+            (NameOID.SURNAME, self.surname),
+            (NameOID.LOCALITY_NAME, self.locality),
+            (NameOID.STATE_OR_PROVINCE_NAME, self.region),
+            (NameOID.COUNTRY_NAME, self.country.upper()),
+            (NameOID.ORGANIZATION_NAME, self.org),
+            (NameOID.TITLE, self.title),
+            (NameOID.USER_ID, self.tin),
+            (x509.ObjectIdentifier(OID_PINFL), self.pinfl),  # UTF8String, cryptography's default
+            (x509.ObjectIdentifier(OID_ORG_TIN), self.org_tin),
+            (NameOID.BUSINESS_CATEGORY, self.business_category),
+        ]
+        return x509.Name([x509.NameAttribute(oid, value) for oid, value in fields if value])
+
+    def file_id(self) -> str:
+        """The number E-IMZO puts into key file names: PINFL, else TIN, else the organisation's TIN."""
+        return self.pinfl or self.tin or self.org_tin or ""
+
+
+def _check_digits(value: str | None, pattern: re.Pattern[str], label: str, count: int) -> None:
+    if value is not None and not pattern.fullmatch(value):
+        raise ValueError(f"{label} must be exactly {count} digits, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DevCa:
+    """The development CA: its folder, certificate and private key."""
+
+    directory: Path
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey
+
+    @property
+    def cert_pem_path(self) -> Path:
+        return self.directory / CA_CERT_FILE
+
+    @property
+    def key_pem_path(self) -> Path:
+        return self.directory / CA_KEY_FILE
+
+
+def ensure_dev_ca(directory: Path) -> DevCa:
+    """Load the dev CA from `directory`, creating it (and the folder, mode 0700) the first time."""
+    directory = Path(directory)
+    cert_path, key_path = directory / CA_CERT_FILE, directory / CA_KEY_FILE
+    if cert_path.exists() and key_path.exists():
+        return _load_ca(directory)
+    if cert_path.exists() or key_path.exists():
+        present, missing = (cert_path, key_path) if cert_path.exists() else (key_path, cert_path)
+        detail = f"{present} exists but {missing} is missing; restore it or remove both"
+        raise KeyStoreError(KeyErrorKind.FILE_NOT_FOUND, detail)
+    _make_private_directory(directory)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _ca_certificate(key)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    # Key first: a crash in between leaves a key without certificate, which the check above reports.
+    write_file_atomically(key_path, key_pem)
+    write_file_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return DevCa(directory, cert, key)
+
+
+def _make_private_directory(directory: Path) -> None:
+    if directory.is_dir():
+        return  # someone else's folder: do not change its permissions
+    directory.mkdir(parents=True, mode=0o700)
+    os.chmod(directory, 0o700)  # mkdir's mode is filtered through the umask
+
+
+def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME)])
+    now = _utc_now()
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(_add_years(now, 10))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _load_ca(directory: Path) -> DevCa:
+    cert_path, key_path = directory / CA_CERT_FILE, directory / CA_KEY_FILE
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        detail = f"dev CA files in {directory} are unreadable: {exc}"
+        raise KeyStoreError(KeyErrorKind.DAMAGED_FILE, detail) from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyStoreError(KeyErrorKind.UNSUPPORTED, f"{key_path} is not an EC key")
+    if _public_der(key) != cert.public_key().public_bytes(*_SPKI):
+        raise KeyStoreError(KeyErrorKind.KEY_MISMATCH, f"{key_path} does not belong to {cert_path}")
+    return DevCa(directory, cert, key)
+
+
+_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _public_der(key: PrivateKey) -> bytes:
+    return key.public_key().public_bytes(*_SPKI)
+
+
+def _key_usage(*, digital_signature: bool = False, content_commitment: bool = False,
+               key_cert_sign: bool = False, crl_sign: bool = False) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=content_commitment,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+
+
+def _add_years(moment: datetime.datetime, years: int) -> datetime.datetime:
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year + years, day=28)
+
+
+def _as_utc(moment: datetime.datetime) -> datetime.datetime:
+    """Naive datetimes are taken as UTC, as `cryptography` does."""
+    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
+
+
+def mint_key(ca: DevCa, out_dir: Path, *, password: str, subject: SubjectFields, alg: Algorithm = "rsa2048",
+             valid_from: datetime.datetime | None = None, valid_to: datetime.datetime | None = None,
+             file_name: str | None = None) -> Path:
+    """Issue a test key from the dev CA and write it as an E-IMZO-style .pfx into `out_dir`; return its path.
+
+    Raises ValueError for malformed input and KeyStoreError(FILE_EXISTS) rather than overwrite a file.
+    """
+    subject.validate()
+    if not password:
+        raise ValueError("the password must not be empty")
+    not_before, not_after = _validity(valid_from, valid_to)
+    stem = _file_stem(file_name)
+    key = _generate_key(alg)
+    cert = _issue(ca, key, subject.x509_name(), not_before, not_after)
+    alias = build_alias(asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)))
+    data = serialize_pfx(key, cert, [ca.certificate], password, alias)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stem}.pfx" if stem else _next_free_name(out_dir, subject.file_id())
+    _write_new_file(path, data)
+    return path
+
+
+def _validity(valid_from: datetime.datetime | None,
+              valid_to: datetime.datetime | None) -> tuple[datetime.datetime, datetime.datetime]:
+    now = _utc_now()
+    not_before = _as_utc(valid_from) if valid_from else now - datetime.timedelta(minutes=1)
+    not_after = _as_utc(valid_to) if valid_to else _add_years(now, 2)
+    if not_after <= not_before:
+        raise ValueError("valid_to must be later than valid_from")
+    return not_before, not_after
+
+
+def _file_stem(file_name: str | None) -> str | None:
+    if file_name is None:
+        return None
+    stem = file_name[:-4] if file_name.lower().endswith(".pfx") else file_name
+    if not _FILE_STEM.fullmatch(stem):
+        raise ValueError(f"file name may hold only letters, digits, '_' and '-', got {file_name!r}")
+    return stem
+
+
+def _generate_key(alg: Algorithm) -> PrivateKey:
+    if alg == "rsa2048":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if alg == "p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ValueError(f"unknown key algorithm {alg!r} (choose rsa2048 or p256)")
+
+
+def _issue(ca: DevCa, key: PrivateKey, subject: x509.Name, not_before: datetime.datetime,
+           not_after: datetime.datetime) -> x509.Certificate:
+    ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        # No extended key usage: `openssl cms -verify` then accepts the signer without -purpose any.
+        .add_extension(_key_usage(digital_signature=True, content_commitment=True), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca.private_key, hashes.SHA256())
+    )
+
+
+def _next_free_name(out_dir: Path, file_id: str) -> Path:
+    """E-IMZO style: DS<PINFL|TIN><0001..9999>.pfx, the first free number (names compared ignoring case)."""
+    prefix = f"DS{file_id}" if file_id else "DSKEY"
+    taken = {entry.name.lower() for entry in out_dir.iterdir()}
+    for number in range(1, 10_000):
+        name = f"{prefix}{number:04d}.pfx"
+        if name.lower() not in taken:
+            return out_dir / name
+    detail = f"all key file names {prefix}0001..9999 are taken in {out_dir}"
+    raise KeyStoreError(KeyErrorKind.FILE_EXISTS, detail)
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Create `path` exclusively (never overwrite; no window between the check and the write), mode 0600."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError as exc:
+        raise KeyStoreError(KeyErrorKind.FILE_EXISTS, f"{path} already exists") from exc
+    except OSError as exc:
+        raise KeyStoreError(KeyErrorKind.WRITE_FAILED, f"cannot create {path}: {exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise KeyStoreError(KeyErrorKind.WRITE_FAILED, f"cannot write {path}: {exc}") from exc

@@ -1,0 +1,98 @@
+"""Glue shared by the pfx and pkcs7 plugins: key-store errors in E-IMZO's words, and the password loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from eimzo_agent.keys.alias import owner_from_alias
+from eimzo_agent.keys.errors import KeyErrorKind, KeyStoreError
+from eimzo_agent.keys.pfx_files import read_key_file
+from eimzo_agent.keys.pkcs12 import UnlockedKey, open_pfx
+from eimzo_agent.keys.sessions import LoadedKey
+from eimzo_agent.protocol.dispatcher import Call
+from eimzo_agent.protocol.errors import EimzoError, Status
+from eimzo_agent.ui.prompter import Operation, PromptRequest
+
+if TYPE_CHECKING:
+    from eimzo_agent.agent import Agent
+
+log = logging.getLogger(__name__)
+
+PFX_KEY_STORE = "PFX_KEY_STORE"
+
+
+def eimzo_error(exc: KeyStoreError, *, alias: str = "", name: str = "") -> EimzoError:
+    """Map a key-store failure to E-IMZO's status and reason; the detail (paths) stays in the log."""
+    log.info("key store: %s", exc)
+    match exc.kind:
+        case KeyErrorKind.DISK_NOT_FOUND:
+            return EimzoError(Status.DISK_NOT_FOUND, "disk_not_found")
+        case KeyErrorKind.BAD_PATH:
+            return EimzoError(Status.PATH_INVALID, "path_invalid")
+        case KeyErrorKind.BAD_FILE_NAME:
+            return EimzoError(Status.FILE_NAME_INVALID, "file_name_invalid")
+        case KeyErrorKind.FILE_NOT_FOUND:
+            return EimzoError(Status.KEY_FILE_MISSING, "key_file_missing")
+        case KeyErrorKind.ALIAS_NOT_FOUND:
+            return EimzoError(Status.ALIAS_NOT_IN_PFX, "alias_not_in_pfx", alias=alias, name=name)
+        case KeyErrorKind.UNSUPPORTED:
+            return EimzoError(Status.OTHER, "key_algorithm_unsupported")
+        case KeyErrorKind.KEY_MISMATCH:
+            return EimzoError(Status.OTHER, "key_mismatch")
+        case KeyErrorKind.FILE_EXISTS:
+            return EimzoError(Status.FILE_EXISTS, "file_exists")
+        case KeyErrorKind.WRITE_FAILED:
+            return EimzoError(Status.OTHER, "key_file_write_failed")
+        case _:
+            return EimzoError(Status.OTHER, "key_file_damaged")
+
+
+def key_label(alias: str) -> str:
+    """"CN (PINFL …, TIN …)" for the password prompt, so the person recognises whose key it is."""
+    owner = owner_from_alias(alias)
+    ids = [f"PINFL {owner.pinfl}" if owner.pinfl else "", f"STIR/INN {owner.tin or owner.org_tin}"
+           if (owner.tin or owner.org_tin) else ""]
+    ids = [i for i in ids if i]
+    name = (owner.cn or alias or "?").upper() if owner.cn else (alias or "?")
+    return f"{name} ({', '.join(ids)})" if ids else name
+
+
+async def read_key(key: LoadedKey) -> bytes:
+    try:
+        return await asyncio.to_thread(read_key_file, key.file)
+    except KeyStoreError as exc:
+        raise eimzo_error(exc, alias=key.alias, name=key.name) from None
+
+
+async def ask_and_open(agent: Agent, call: Call, key: LoadedKey, operation: Operation) -> tuple[UnlockedKey, str]:
+    """Ask for the password until the key opens (at most `password_tries` times); -5000 on cancel or too many.
+
+    Returns the opened key and the password that opened it (change_password needs it once more).
+    """
+    data = await read_key(key)
+    tries = agent.config.password_tries
+    for attempt in range(1, tries + 1):
+        password = await agent.prompter.ask(
+            PromptRequest(
+                kind="password",
+                site=call.context.origin or "",
+                key_label=key_label(key.alias),
+                operation=operation,
+                attempt=attempt,
+                max_attempts=tries,
+                retry=attempt > 1,
+                language=call.language,
+            )
+        )
+        if password is None:
+            raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
+        try:
+            opened = await asyncio.to_thread(open_pfx, data, password, key.alias)
+        except KeyStoreError as exc:
+            if exc.kind is KeyErrorKind.WRONG_PASSWORD:
+                continue
+            raise eimzo_error(exc, alias=key.alias, name=key.name) from None
+        return opened, password
+    raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
