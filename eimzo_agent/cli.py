@@ -11,13 +11,14 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from eimzo_agent import EIMZO_COMPAT_VERSION, __version__
-from eimzo_agent.config import ENV_ASKPASS, ConfigError, dev_ca_path, load_config
+from eimzo_agent.config import ENV_ASKPASS, ConfigError, dev_ca_path, load_config, tls_path
 
 log = logging.getLogger("eimzo_agent")
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the agent (WebSocket API on 127.0.0.1)")
     serve.add_argument("--ws-port", type=int, metavar="N", help="WebSocket port (default 64646)")
+    serve.add_argument("--wss-port", type=int, metavar="N", help="TLS WebSocket port (default 64443)")
     _add_key_source_options(serve)
     serve.add_argument(
         "--askpass",
@@ -56,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_source_options(keys)
 
     commands.add_parser("version", help="print the version")
+
+    trust = commands.add_parser("trust", help="make browsers trust wss://127.0.0.1 (the agent's local CA)")
+    trust.add_argument("action", choices=["install", "remove", "status"])
+    trust.add_argument("--nss-db", action="append", metavar="DIR",
+                       help="only this NSS database (repeatable); default: Chromium's and every Firefox profile")
+    trust.add_argument("--system", action=argparse.BooleanOptionalAction, default=None,
+                       help="also the system store (default: yes when run as root and no --nss-db is given)")
 
     dev = commands.add_parser("dev", help="developer tools (test keys)")
     dev_commands = dev.add_subparsers(dest="dev_command", required=True, metavar="TOOL")
@@ -101,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "keys":
             return _keys(args)
+        if args.command == "trust":
+            return _trust(args)
         if args.command == "dev" and args.dev_command == "mint-key":
             return _mint_key(args)
     except ConfigError as exc:
@@ -119,6 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
         args.config,
         {
             "ws_port": args.ws_port,
+            "wss_port": args.wss_port,
             "key_roots": args.key_root,
             "askpass": args.askpass or os.environ.get(ENV_ASKPASS) or None,
             "tray": False if args.no_tray else None,
@@ -131,7 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
         agent = build_agent(config)
         server = AgentServer(agent)
         try:
-            await server.start(config.ws_port)
+            await server.start(config.ws_port, wss_port=config.wss_port, tls=_tls_context())
         except PortInUse as exc:
             print(
                 f"eimzo-agent: {exc}. Is E-IMZO or another eimzo-agent already running? "
@@ -147,7 +159,8 @@ def _serve(args: argparse.Namespace) -> int:
             except (NotImplementedError, RuntimeError):  # Windows
                 signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
         print(
-            f"eimzo-agent {__version__} ready: ws://127.0.0.1:{server.ports['ws']}/service/cryptapi",
+            f"eimzo-agent {__version__} ready: ws://127.0.0.1:{server.ports['ws']}/service/cryptapi"
+            + (f" wss://127.0.0.1:{server.ports['wss']}/service/cryptapi" if "wss" in server.ports else ""),
             flush=True,
         )
         if config.sources:
@@ -157,6 +170,33 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
 
     return asyncio.run(run())
+
+
+def _tls_context() -> ssl.SSLContext | None:
+    """The wss identity; without one the agent still serves ws:// (and says why in the log)."""
+    from eimzo_agent.server.tls import ensure_identity
+
+    try:
+        return ensure_identity(tls_path()).ssl_context()
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        log.warning("no TLS for wss:// (%s); serving ws:// only", exc)
+        return None
+
+
+def _trust(args: argparse.Namespace) -> int:
+    from eimzo_agent import trust
+    from eimzo_agent.server.tls import ensure_identity, retired_cas
+
+    nss_dbs = [Path(p).expanduser() for p in args.nss_db] if args.nss_db else None
+    if args.action == "status":
+        report = trust.status(tls_path() / "ca.crt.pem", nss_dbs=nss_dbs)
+    elif args.action == "install":
+        identity = ensure_identity(tls_path())
+        report = trust.install(identity.ca_path, retired_cas(tls_path()), nss_dbs=nss_dbs, system=args.system)
+    else:
+        report = trust.remove(nss_dbs=nss_dbs, system=args.system)
+    print("\n".join(report.lines))
+    return 1 if report.failures else 0
 
 
 def _keys(args: argparse.Namespace) -> int:

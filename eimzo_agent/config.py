@@ -90,6 +90,11 @@ def user_data_path() -> Path:
     return platformdirs.user_data_path(APP_NAME)
 
 
+def tls_path() -> Path:
+    """The wss identity: server key and certificate, the local CA's certificate (never its key)."""
+    return user_data_path() / "tls"
+
+
 def dev_ca_path() -> Path:
     return user_data_path() / "dev-ca"
 

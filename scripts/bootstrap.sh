@@ -16,6 +16,8 @@ python_ok || packages+=(python3 python3-venv python3-pip)
 python3 -c 'import tkinter' 2>/dev/null || packages+=(python3-tk)
 if (( want_tests )); then
   packages+=(xvfb xdotool x11-utils)
+  # wss trust tests: certutil for throw-away NSS databases, Chromium to prove the browser trusts the agent.
+  packages+=(libnss3-tools chromium)
 fi
 
 missing=()

@@ -81,6 +81,7 @@ class AgentProcess:
     log_path: Path
     origin: str = DEFAULT_ORIGIN
     calls: int = field(default=0)
+    wss_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -130,8 +131,8 @@ def start_agent(tmp: Path, *args: str, config: str = "[keys]\nscan_system_locati
     log_path = tmp / "agent.log"
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "eimzo_agent", "serve", "--ws-port", "0", "--no-tray", "--config", str(config_file),
-         *args],
+        [sys.executable, "-m", "eimzo_agent", "serve", "--ws-port", "0", "--wss-port", "0", "--no-tray",
+         "--config", str(config_file), *args],
         stdout=subprocess.PIPE, stderr=log_file, text=True, env=env or dict(os.environ),
     )
     deadline = time.monotonic() + 30
@@ -147,7 +148,8 @@ def start_agent(tmp: Path, *args: str, config: str = "[keys]\nscan_system_locati
         process.kill()
         raise AssertionError(f"agent did not start: {line!r}\n{log_path.read_text()}")
     port = int(line.split("ws://127.0.0.1:")[1].split("/")[0])
-    return AgentProcess(process, port, log_path)
+    wss_port = int(line.split("wss://127.0.0.1:")[1].split("/")[0]) if "wss://" in line else None
+    return AgentProcess(process, port, log_path, wss_port=wss_port)
 
 
 def http_exchange(port: int, request: bytes, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:

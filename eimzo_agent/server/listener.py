@@ -58,6 +58,7 @@ class AgentServer:
                     BIND_ADDRESS,
                     port,
                     ssl=context,
+                    ssl_handshake_timeout=HEAD_TIMEOUT if context else None,
                     limit=http.MAX_HEAD_BYTES,
                     reuse_address=True,
                 )
@@ -142,6 +143,7 @@ class WebSocketSession:
         self._pending: deque[bytes | None] = deque()
         self._answered = False
         self._eof = False
+        self._eof_sent = False
 
     async def run(self) -> None:
         protocol = self.protocol
@@ -192,7 +194,7 @@ class WebSocketSession:
                 if handler is None and self._pending and protocol.state.name == "OPEN":
                     frame = self._pending.popleft()
                     handler = asyncio.create_task(self._answer(frame))
-                if protocol.state.name == "CLOSED" or (self._eof and handler is None):
+                if protocol.state.name == "CLOSED" or (self._eof and handler is None) or self._eof_sent:
                     break
         finally:
             for task in (read, handler):
@@ -254,6 +256,9 @@ class WebSocketSession:
             if chunk:
                 self.writer.write(chunk)
             else:
+                # The protocol is done with the connection: a server closes TCP right away (on TLS, where
+                # half-closing is impossible, waiting for the browser to close first would stall both sides).
+                self._eof_sent = True
                 with contextlib.suppress(OSError, RuntimeError):
                     if self.writer.can_write_eof():
                         await self.writer.drain()
