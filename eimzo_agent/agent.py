@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from eimzo_agent import i18n
-from eimzo_agent.config import AgentConfig
+from eimzo_agent.config import AgentConfig, user_data_path
 from eimzo_agent.keys.disks import Disk, discover_disks
 from eimzo_agent.keys.sessions import KeySessions
 from eimzo_agent.policy.domains import ApiKeyVerifier, DomainGate
+from eimzo_agent.policy.journal import JOURNAL_FILE, Journal
 from eimzo_agent.protocol.dispatcher import Dispatcher
 from eimzo_agent.protocol.registry import Registry
 from eimzo_agent.ui.prompter import Prompter, choose_prompter
@@ -25,6 +26,7 @@ class Agent:
     sessions: KeySessions
     language: str
     registry: Registry = field(default_factory=Registry)
+    journal: Journal | None = None
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -41,7 +43,7 @@ def build_agent(
     prompter: Prompter | None = None,
     verifiers: list[ApiKeyVerifier] | None = None,
 ) -> Agent:
-    from eimzo_agent.plugins import app, main, pfx, pkcs7
+    from eimzo_agent.plugins import app, hardware, main, pfx, pkcs7
 
     agent = Agent(
         config=config,
@@ -49,7 +51,8 @@ def build_agent(
         gate=DomainGate(config.allowed_domains, verifiers or []),
         sessions=KeySessions(ttl_seconds=config.key_id_ttl_hours * 3600),
         language=config.language or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE,
+        journal=Journal(user_data_path() / JOURNAL_FILE),
     )
-    for plugin in (main, app, pfx, pkcs7):
+    for plugin in (main, app, pfx, pkcs7, hardware):
         plugin.register(agent)
     return agent

@@ -30,6 +30,13 @@ def _add_key_source_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="also look for keys in DIR (its root and its DSKEYS folder); repeatable",
     )
+    parser.add_argument(
+        "--pkcs11-module",
+        action="append",
+        metavar="PATH",
+        help="use the PKCS#11 module PATH for tokens (instead of the OpenSC/vendor modules found on disk); "
+        "repeatable",
+    )
     parser.add_argument("--config", metavar="FILE", type=Path, help="settings file to use instead of the user's")
 
 
@@ -58,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key_source_options(keys)
 
     commands.add_parser("version", help="print the version")
+
+    journal = commands.add_parser("journal", help="show the signing journal (what was signed, when, for which site)")
+    journal.add_argument("--json", action="store_true", help="JSON lines, one entry each (for export)")
+    journal.add_argument("--since", type=_date, metavar="YYYY-MM-DD[THH:MM]", help="only entries from then on")
 
     trust = commands.add_parser("trust", help="make browsers trust wss://127.0.0.1 (the agent's local CA)")
     trust.add_argument("action", choices=["install", "remove", "status"])
@@ -112,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             return _keys(args)
         if args.command == "trust":
             return _trust(args)
+        if args.command == "journal":
+            return _journal(args)
         if args.command == "dev" and args.dev_command == "mint-key":
             return _mint_key(args)
     except ConfigError as exc:
@@ -132,6 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
             "ws_port": args.ws_port,
             "wss_port": args.wss_port,
             "key_roots": args.key_root,
+            "pkcs11_modules": args.pkcs11_module,
             "askpass": args.askpass or os.environ.get(ENV_ASKPASS) or None,
             "tray": False if args.no_tray else None,
         },
@@ -183,6 +197,25 @@ def _tls_context() -> ssl.SSLContext | None:
         return None
 
 
+def _journal(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from eimzo_agent.config import user_data_path
+    from eimzo_agent.policy.journal import JOURNAL_FILE, Journal
+
+    entries = list(Journal(user_data_path() / JOURNAL_FILE).entries(since=args.since))
+    for entry in entries:
+        if args.json:
+            print(json.dumps(asdict(entry), ensure_ascii=False))
+        else:
+            moment = datetime.fromisoformat(entry.time).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{moment}  {entry.result:<11} {entry.site}  {entry.operation}  {entry.owner} "
+                  f"(serial {entry.certificate_serial or '?'})  sha256 {entry.content_sha256[:16]}…")
+    if not entries and not args.json:
+        print("The signing journal is empty.")
+    return 0
+
+
 def _trust(args: argparse.Namespace) -> int:
     from eimzo_agent import trust
     from eimzo_agent.server.tls import ensure_identity, retired_cas
@@ -204,7 +237,7 @@ def _keys(args: argparse.Namespace) -> int:
     from eimzo_agent.keys.disks import discover_disks
     from eimzo_agent.keys.pfx_files import list_all_certificates
 
-    config = load_config(args.config, {"key_roots": args.key_root})
+    config = load_config(args.config, {"key_roots": args.key_root, "pkcs11_modules": args.pkcs11_module})
     disks = discover_disks(config.key_roots, system_locations=config.scan_system_locations)
     now = datetime.now()
     rows: list[dict[str, Any]] = []
@@ -222,6 +255,9 @@ def _keys(args: argparse.Namespace) -> int:
             "expired": bool(owner.valid_to and owner.valid_to < now),
         }
         rows.append(row)
+    from eimzo_agent.plugins.hardware import key_rows
+
+    rows.extend(key_rows(config))  # keys on PKCS#11 tokens, type "pkcs11"
     if args.json:
         print(json.dumps({"disks": [d.label for d in disks], "keys": rows}, ensure_ascii=False, indent=2))
         return 0
@@ -242,7 +278,7 @@ def _keys(args: argparse.Namespace) -> int:
             print(f"  organisation: {row['org']}")
         if row["valid_from"] or row["valid_to"]:
             print(f"  valid: {row['valid_from'] or '?'} .. {row['valid_to'] or '?'}")
-        print(f"  file: {row['file']}")
+        print(f"  {'token' if row['type'] == 'pkcs11' else 'file'}: {row['file']}")
     return 0
 
 

@@ -48,6 +48,13 @@ class AgentConfig:
     password_tries: int = 3
     prompt_timeout_seconds: float = 300.0
     key_id_ttl_hours: float = 24.0
+    #: PKCS#11 modules for tokens; None = the per-OS defaults found on disk (see keys/pkcs11_store.py).
+    pkcs11_modules: list[str] | None = None
+    max_connections: int = 256
+    requests_per_second: float = 50.0
+    request_burst: int = 200
+    max_running_per_site: int = 8
+    idle_timeout_seconds: float = 120.0
     #: Files that were read, in order, for `eimzo-agent` to show where a setting came from.
     sources: list[Path] = field(default_factory=list)
 
@@ -63,8 +70,16 @@ _SCHEMA: dict[str, dict[str, tuple[str, type | tuple[type, ...]]]] = {
         "roots": ("key_roots", list),
         "scan_system_locations": ("scan_system_locations", bool),
         "key_id_ttl_hours": ("key_id_ttl_hours", (int, float)),
+        "pkcs11_modules": ("pkcs11_modules", list),
     },
     "sites": {"allowed_domains": ("allowed_domains", list)},
+    "limits": {
+        "max_connections": ("max_connections", int),
+        "requests_per_second": ("requests_per_second", (int, float)),
+        "request_burst": ("request_burst", int),
+        "max_running_per_site": ("max_running_per_site", int),
+        "idle_timeout_seconds": ("idle_timeout_seconds", (int, float)),
+    },
     "ui": {
         "language": ("language", str),
         "askpass": ("askpass", str),
@@ -119,6 +134,8 @@ def load_config(user_file: Path | None = None, overrides: dict[str, Any] | None 
             continue
         if name == "key_roots":
             config.key_roots = [Path(p).expanduser() for p in value] + config.key_roots
+        elif name == "pkcs11_modules":  # like key_roots: command-line modules come first, configured ones stay
+            config.pkcs11_modules = [str(Path(p).expanduser()) for p in value] + (config.pkcs11_modules or [])
         else:
             setattr(config, name, value)
     _validate(config)
@@ -166,4 +183,9 @@ def _validate(config: AgentConfig) -> None:
         raise ConfigError("password_tries must be between 1 and 10")
     if config.prompt_timeout_seconds <= 0:
         raise ConfigError("prompt_timeout_seconds must be positive")
+    for name in ("max_connections", "request_burst", "max_running_per_site"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"limits.{name} must be at least 1")
+    if config.requests_per_second <= 0 or config.idle_timeout_seconds <= 0:
+        raise ConfigError("limits.requests_per_second and limits.idle_timeout_seconds must be positive")
     config.key_id_ttl_hours = max(float(config.key_id_ttl_hours), MIN_KEY_ID_TTL_HOURS)

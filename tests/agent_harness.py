@@ -123,7 +123,11 @@ class AgentProcess:
                 self.process.wait()
 
 
-def start_agent(tmp: Path, *args: str, config: str = "[keys]\nscan_system_locations = false\n",
+#: Tests call far faster than any portal, so the per-site rate limit is raised here (test_security checks it).
+TEST_CONFIG = "[keys]\nscan_system_locations = false\n[limits]\nrequests_per_second = 10000\nrequest_burst = 10000\n"
+
+
+def start_agent(tmp: Path, *args: str, config: str = TEST_CONFIG,
                 env: dict[str, str] | None = None) -> AgentProcess:
     tmp.mkdir(parents=True, exist_ok=True)
     config_file = tmp / "agent-config.toml"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from agent_harness import (
     PASSWORD,
+    TEST_CONFIG,
     AgentProcess,
     Askpass,
     b64,
@@ -354,8 +355,7 @@ def test_bad_host_header_is_refused(setup: Setup, host: str) -> None:
 
 
 def test_oversize_frame(tmp_path: Path, setup: Setup) -> None:
-    agent = start_agent(tmp_path / "small", config="[keys]\nscan_system_locations = false\n"
-                        "[server]\nmax_frame_bytes = 65536\n")
+    agent = start_agent(tmp_path / "small", config=TEST_CONFIG + "[server]\nmax_frame_bytes = 65536\n")
     try:
         with connect(agent.url, origin="http://localhost:8080", compression=None, max_size=None) as ws:
             ws.send(json.dumps({"name": "version", "arguments": ["x" * 70000]}))

@@ -8,6 +8,8 @@ import binascii
 from typing import TYPE_CHECKING, Any
 
 from eimzo_agent.crypto import cms
+from eimzo_agent.plugins.hardware import hardware_key, is_token_key, sign_with_token
+from eimzo_agent.plugins.journaling import journaled
 from eimzo_agent.plugins.keyuse import ask_and_open
 from eimzo_agent.protocol.dispatcher import Call
 from eimzo_agent.protocol.errors import EimzoError, Status
@@ -34,9 +36,9 @@ def _reply(result: cms.SignatureResult) -> dict[str, Any]:
 
 
 def register(agent: Agent) -> None:
-    def loaded(call: Call) -> LoadedKey:
-        # Hardware ids ("idcard", "baikey", "ckc") are answered by the token plugins when they exist.
-        key = agent.sessions.get(call.arg("id"), call.context.origin)
+    async def loaded(call: Call) -> LoadedKey:
+        # Hardware ids ("idcard", "baikey", "ckc") pick a token key (plugins/hardware.py).
+        key = await hardware_key(agent, call) or agent.sessions.get(call.arg("id"), call.context.origin)
         if key is None:
             raise EimzoError(Status.KEY_NOT_FOUND, "key_not_found")
         return key
@@ -44,14 +46,19 @@ def register(agent: Agent) -> None:
     async def create_pkcs7(call: Call) -> dict[str, Any]:
         content = decode_base64(call.arg("data_64"), "data_64")
         detached = call.arg("detached").strip().lower() == "yes"
-        key = loaded(call)
-        opened, _ = await ask_and_open(agent, call, key, "sign")
-        result = await asyncio.to_thread(cms.create_pkcs7, content, opened.signer, detached=detached)
+        key = await loaded(call)
+        async with journaled(agent, call, key, "pkcs7.create_pkcs7", content) as note:
+            if is_token_key(key):  # PIN, login and signature happen on the token
+                return _reply(await sign_with_token(agent, call, key, "sign",
+                                                    lambda s: cms.create_pkcs7(content, s, detached=detached)))
+            opened, _ = await ask_and_open(agent, call, key, "sign")
+            note.certificate = opened.certificate
+            result = await asyncio.to_thread(cms.create_pkcs7, content, opened.signer, detached=detached)
         return _reply(result)
 
     async def append_pkcs7_attached(call: Call) -> dict[str, Any]:
         existing = decode_base64(call.arg("pkcs7_64"), "pkcs7_64")
-        key = loaded(call)
+        key = await loaded(call)
         # Check the document before the person is asked for a password for it.
         try:
             info = await asyncio.to_thread(cms.read_signed_data, existing)
@@ -59,11 +66,19 @@ def register(agent: Agent) -> None:
             raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
         if info.content is None:
             raise EimzoError(Status.OTHER, "pkcs7_detached")
-        opened, _ = await ask_and_open(agent, call, key, "cosign")
-        try:
-            result = await asyncio.to_thread(cms.append_signer, existing, opened.signer)
-        except cms.CmsError as exc:
-            raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
+        async with journaled(agent, call, key, "pkcs7.append_pkcs7_attached", info.content) as note:
+            if is_token_key(key):  # PIN, login and signature happen on the token
+                try:
+                    return _reply(await sign_with_token(agent, call, key, "cosign",
+                                                        lambda s: cms.append_signer(existing, s)))
+                except cms.CmsError as exc:
+                    raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
+            opened, _ = await ask_and_open(agent, call, key, "cosign")
+            note.certificate = opened.certificate
+            try:
+                result = await asyncio.to_thread(cms.append_signer, existing, opened.signer)
+            except cms.CmsError as exc:
+                raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
         return _reply(result)
 
     key_id = Argument("id", "Идентификатор ключа (keyId), 'idcard', 'baikey' или 'ckc'")

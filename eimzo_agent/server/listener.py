@@ -20,16 +20,15 @@ from websockets.server import ServerProtocol
 
 from eimzo_agent import i18n
 from eimzo_agent.agent import Agent
+from eimzo_agent.policy.limits import SiteLimiter
 from eimzo_agent.protocol.dispatcher import CallContext, encode_reply, failure
-from eimzo_agent.protocol.errors import Status, function_not_found
+from eimzo_agent.protocol.errors import Status
 from eimzo_agent.server import http
 
 log = logging.getLogger(__name__)
 
 BIND_ADDRESS = "127.0.0.1"
 HEAD_TIMEOUT = 10.0
-#: How long an open socket may sit without a request (a password dialog in progress does not count).
-IDLE_TIMEOUT = 120.0
 #: After our close frame, how long we wait for the browser's before dropping the TCP connection.
 CLOSE_TIMEOUT = 5.0
 READ_CHUNK = 256 * 1024
@@ -46,6 +45,9 @@ class AgentServer:
         self.agent = agent
         self._servers: list[asyncio.Server] = []
         self.ports: dict[str, int] = {}
+        config = agent.config
+        self.limiter = SiteLimiter(config.requests_per_second, config.request_burst, config.max_running_per_site)
+        self.connections = 0
 
     async def start(self, ws_port: int, *, wss_port: int | None = None, tls: ssl.SSLContext | None = None) -> None:
         listeners = [("ws", ws_port, None)]
@@ -82,7 +84,11 @@ class AgentServer:
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, scheme: str) -> None:
         port = self.ports[scheme]
+        self.connections += 1
         try:
+            if self.connections > self.agent.config.max_connections:
+                writer.write(http.text_response(503, "Service Unavailable", "503 - too many connections"))
+                return
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
             except asyncio.LimitOverrunError:
@@ -105,15 +111,16 @@ class AgentServer:
                 if request.path != http.WEBSOCKET_PATH:
                     writer.write(http.not_found())
                     return
-                session = WebSocketSession(self.agent, reader, writer, request, origin)
+                session = WebSocketSession(self.agent, reader, writer, request, origin, self.limiter)
                 await session.run()
                 return
             writer.write(http.route(request, self.agent.language))
         except Exception:
             log.exception("connection failed")
         finally:
+            self.connections -= 1
             with contextlib.suppress(Exception):
-                await writer.drain()
+                await asyncio.wait_for(writer.drain(), CLOSE_TIMEOUT)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT)
@@ -129,8 +136,11 @@ class WebSocketSession:
         writer: asyncio.StreamWriter,
         request: http.HttpRequest,
         origin: str | None,
+        limiter: SiteLimiter | None = None,
     ) -> None:
         self.agent = agent
+        self.limiter = limiter
+        self.site = self._site_key(origin)
         self.reader = reader
         self.writer = writer
         self.request = request
@@ -140,7 +150,7 @@ class WebSocketSession:
         self.protocol = ServerProtocol(max_size=agent.config.max_frame_bytes, extensions=None)
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
-        self._pending: deque[bytes | None] = deque()
+        self._pending: deque[bytes] = deque()
         self._answered = False
         self._eof = False
         self._eof_sent = False
@@ -162,7 +172,8 @@ class WebSocketSession:
                 if not waiting:
                     break
                 closing = protocol.close_expected()
-                timeout = CLOSE_TIMEOUT if closing else (None if handler else IDLE_TIMEOUT)
+                idle = self.agent.config.idle_timeout_seconds
+                timeout = CLOSE_TIMEOUT if closing else (None if handler else idle)
                 done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if not done:
                     if closing:
@@ -203,15 +214,26 @@ class WebSocketSession:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
 
-    async def _answer(self, frame: bytes | None) -> str:
-        if frame is None:
-            lang = self.agent.language
-            return encode_reply(failure(0, i18n.text(lang, "reasons", function_not_found().reason_key)))
+    @staticmethod
+    def _site_key(origin: str | None) -> str:
+        from eimzo_agent.protocol.origin import domain_of
+
+        return domain_of(origin) or f"origin:{origin!r}"
+
+    async def _answer(self, frame: bytes) -> str:
+        if self.limiter is not None and not self.limiter.try_start(self.site):
+            log.warning("rate limit: refused a request from %s", self.context.origin)
+            reason = i18n.text(self.agent.language, "reasons", "too_many_requests")
+            return encode_reply(failure(Status.OTHER, reason))
         try:
-            text = frame.decode("utf-8")
-        except UnicodeDecodeError:
-            text = ""  # not JSON either: the dispatcher answers "function not found"
-        return await self.agent.dispatcher.handle(text, self.context)
+            try:
+                text = frame.decode("utf-8")
+            except UnicodeDecodeError:
+                text = ""  # not JSON either: the dispatcher answers "function not found"
+            return await self.agent.dispatcher.handle(text, self.context)
+        finally:
+            if self.limiter is not None:
+                self.limiter.finish(self.site)
 
     def _send_reply(self, reply: str) -> None:
         if self.protocol.state.name != "OPEN":

@@ -1,0 +1,68 @@
+"""Writes a signing-journal entry around each signing operation, whatever its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from eimzo_agent.keys.alias import owner_from_alias
+from eimzo_agent.policy.journal import JournalEntry, now_utc
+from eimzo_agent.protocol.errors import EimzoError, Status
+
+if TYPE_CHECKING:
+    from eimzo_agent.agent import Agent
+    from eimzo_agent.keys.sessions import LoadedKey
+    from eimzo_agent.protocol.dispatcher import Call
+
+_CANCELLED = {Status.PASSWORD_CANCELLED, Status.OPERATION_CANCELLED}
+
+
+@dataclass
+class SigningNote:
+    #: Set once the key is open: the certificate that really signed (asn1crypto Certificate).
+    certificate: Any = None
+
+
+@contextlib.asynccontextmanager
+async def journaled(
+    agent: Agent, call: Call, key: LoadedKey, operation: str, content: bytes
+) -> AsyncIterator[SigningNote]:
+    note = SigningNote()
+    result = "signed"
+    try:
+        yield note
+    except EimzoError as exc:
+        result = "cancelled" if exc.status in _CANCELLED else f"failed:{exc.status}"
+        raise
+    except asyncio.CancelledError:
+        result = "cancelled"  # the page went away before the signature was made
+        raise
+    except Exception:
+        result = "failed:internal"
+        raise
+    finally:
+        if agent.journal is not None:
+            serial, owner = _identify(note.certificate, key.alias)
+            agent.journal.append(
+                JournalEntry(
+                    time=now_utc(),
+                    site=call.context.origin or "",
+                    operation=operation,
+                    certificate_serial=serial,
+                    owner=owner,
+                    content_sha256=hashlib.sha256(content).hexdigest(),
+                    result=result,
+                )
+            )
+
+
+def _identify(certificate: Any, alias: str) -> tuple[str, str]:
+    if certificate is not None:
+        common_name = certificate.subject.native.get("common_name")
+        return format(certificate.serial_number, "x"), str(common_name or certificate.subject.human_friendly)
+    owner = owner_from_alias(alias)
+    return owner.serial or "", owner.cn or alias

@@ -1,0 +1,73 @@
+"""The signing journal: one JSON line per signing attempt, so a person can see what was signed, when and for whom.
+
+Append-only and flushed + fsynced per entry, so an entry survives the agent being killed right after a
+signature. It records the site, the operation, the certificate (serial and owner) and the SHA-256 of what was
+signed — never a password, a PIN or a key byte, and never the document itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.jsonl"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    time: str  # ISO 8601, UTC
+    site: str  # the page's Origin
+    operation: str  # the E-IMZO function, e.g. "pkcs7.create_pkcs7"
+    certificate_serial: str  # lower-case hex, "" when unknown
+    owner: str  # certificate CN (or the alias when the key file could not be opened)
+    content_sha256: str  # hex SHA-256 of the signed content, "" when nothing was signed
+    result: str  # "signed", "cancelled", "failed:<status>"
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def append(self, entry: JournalEntry) -> None:
+        """Write one entry durably; a journal that cannot be written is logged, never fatal to signing."""
+        line = json.dumps(asdict(entry), ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    os.write(fd, line.encode("utf-8"))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                log.error("cannot write the signing journal %s: %s", self.path, exc.strerror or exc)
+
+    def entries(self, since: dt.datetime | None = None) -> Iterator[JournalEntry]:
+        """Entries in order; a damaged line (e.g. a torn write after power loss) is skipped."""
+        try:
+            handle = self.path.open(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        with handle:
+            for line in handle:
+                try:
+                    entry = JournalEntry(**json.loads(line))
+                    moment = dt.datetime.fromisoformat(entry.time)
+                except (ValueError, TypeError):
+                    continue
+                if since is None or moment >= since:
+                    yield entry
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
