@@ -32,6 +32,8 @@ HEAD_TIMEOUT = 10.0
 #: After our close frame, how long we wait for the browser's before dropping the TCP connection.
 CLOSE_TIMEOUT = 5.0
 READ_CHUNK = 256 * 1024
+#: How long a reply may wait for the client to read it.
+SLOW_CLIENT_TIMEOUT = 30.0
 
 _connection_ids = itertools.count(1)
 
@@ -285,5 +287,12 @@ class WebSocketSession:
                     if self.writer.can_write_eof():
                         await self.writer.drain()
                         self.writer.write_eof()
-        with contextlib.suppress(ConnectionError):
-            await self.writer.drain()
+        try:
+            await asyncio.wait_for(self.writer.drain(), SLOW_CLIENT_TIMEOUT)
+        except ConnectionError:
+            pass
+        except TimeoutError:
+            # A client that stops reading must not pin a reply (or a document) in our memory forever.
+            log.warning("dropped a client that did not read its reply within %.0f s", SLOW_CLIENT_TIMEOUT)
+            self.writer.transport.abort()
+            self._eof_sent = True
