@@ -14,8 +14,16 @@ python_ok() { command -v python3 >/dev/null && python3 -c 'import sys, venv, ens
 python_ok || packages+=(python3 python3-venv python3-pip)
 # The password dialog is Tk; Debian's own Python keeps tkinter in a separate package.
 python3 -c 'import tkinter' 2>/dev/null || packages+=(python3-tk)
+# Tokens and smart cards (the [tokens] extra): pcscd + OpenSC to reach them; pyscard compiles against
+# libpcsclite-dev, so it needs a C compiler and Python's headers too.
+packages+=(pcscd libpcsclite-dev opensc)
+command -v cc >/dev/null || packages+=(gcc)
+python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+  2>/dev/null || packages+=(python3-dev)
 if (( want_tests )); then
   packages+=(xvfb xdotool x11-utils)
+  # Token tests: SoftHSM2 tokens, the vpcd virtual reader for a scripted card, pcsc_scan for debugging.
+  packages+=(softhsm2 vsmartcard-vpcd pcsc-tools)
   # wss trust tests: certutil for throw-away NSS databases, Chromium to prove the browser trusts the agent.
   packages+=(libnss3-tools chromium)
 fi
@@ -38,7 +46,7 @@ if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys; sys.exit(sy
   rm -rf .venv
   python3 -m venv .venv
 fi
-extra=""
-(( want_tests )) && extra="[test]"
+extra="[tokens]"
+(( want_tests )) && extra="[tokens,test]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --editable ".${extra}"
 echo "bootstrap: ready ($(.venv/bin/eimzo-agent version))"

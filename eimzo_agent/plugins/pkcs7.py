@@ -35,6 +35,11 @@ def _reply(result: cms.SignatureResult) -> dict[str, Any]:
     }
 
 
+def _profile(signer: object) -> cms.AttributeMode:
+    """Which signed attributes a signer's CMS carries: O'zDSt signers say "eimzo" (E-IMZO's three), others CAdES."""
+    return getattr(signer, "cms_profile", "cades")
+
+
 def register(agent: Agent) -> None:
     async def loaded(call: Call) -> LoadedKey:
         # Hardware ids ("idcard", "baikey", "ckc") pick a token key (plugins/hardware.py).
@@ -50,10 +55,12 @@ def register(agent: Agent) -> None:
         async with journaled(agent, call, key, "pkcs7.create_pkcs7", content) as note:
             if is_token_key(key):  # PIN, login and signature happen on the token
                 return _reply(await sign_with_token(agent, call, key, "sign",
-                                                    lambda s: cms.create_pkcs7(content, s, detached=detached)))
+                                                    lambda s: cms.create_pkcs7(content, s, detached=detached,
+                                                                                signed_attributes=_profile(s))))
             opened, _ = await ask_and_open(agent, call, key, "sign")
             note.certificate = opened.certificate
-            result = await asyncio.to_thread(cms.create_pkcs7, content, opened.signer, detached=detached)
+            result = await asyncio.to_thread(cms.create_pkcs7, content, opened.signer, detached=detached,
+                                             signed_attributes=_profile(opened.signer))
         return _reply(result)
 
     async def append_pkcs7_attached(call: Call) -> dict[str, Any]:
@@ -70,13 +77,15 @@ def register(agent: Agent) -> None:
             if is_token_key(key):  # PIN, login and signature happen on the token
                 try:
                     return _reply(await sign_with_token(agent, call, key, "cosign",
-                                                        lambda s: cms.append_signer(existing, s)))
+                                                        lambda s: cms.append_signer(existing, s,
+                                                                                   signed_attributes=_profile(s))))
                 except cms.CmsError as exc:
                     raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
             opened, _ = await ask_and_open(agent, call, key, "cosign")
             note.certificate = opened.certificate
             try:
-                result = await asyncio.to_thread(cms.append_signer, existing, opened.signer)
+                result = await asyncio.to_thread(cms.append_signer, existing, opened.signer,
+                                                 signed_attributes=_profile(opened.signer))
             except cms.CmsError as exc:
                 raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
         return _reply(result)

@@ -18,7 +18,8 @@ from eimzo_agent import i18n
 
 log = logging.getLogger(__name__)
 
-PromptKind = Literal["password", "new_password", "repeat_new_password"]
+#: "pin" = a token's user PIN (plugins/hardware.py); asked exactly like a key password.
+PromptKind = Literal["password", "new_password", "repeat_new_password", "pin"]
 Operation = Literal["sign", "cosign", "verify_password", "change_password"]
 
 #: An askpass program answers with one line; anything longer is not a password.
@@ -44,9 +45,9 @@ class PromptRequest:
         t = lambda name, **kw: i18n.text(self.language, "prompt", name, **kw)  # noqa: E731
         lines = []
         if self.retry:
-            lines.append(t("wrong_password"))
+            lines.append(t("wrong_pin" if self.kind == "pin" else "wrong_password"))
             lines.append(t("attempts_left", count=self.max_attempts - self.attempt + 1))
-        heading = {"password": "enter_password", "new_password": "new_password"}.get(
+        heading = {"password": "enter_password", "new_password": "new_password", "pin": "enter_pin"}.get(
             self.kind, "repeat_new_password"
         )
         lines.append(t(heading))
