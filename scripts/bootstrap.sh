@@ -26,6 +26,8 @@ if (( want_tests )); then
   packages+=(softhsm2 vsmartcard-vpcd pcsc-tools)
   # wss trust tests: certutil for throw-away NSS databases, Chromium to prove the browser trusts the agent.
   packages+=(libnss3-tools chromium)
+  # O'zDSt 1106 hash tests cross-check our GOST R 34.11-94 against librhash's independent one (via ctypes).
+  packages+=(librhash0)
 fi
 
 missing=()
