@@ -236,8 +236,8 @@ def _mul_base(curve: Curve, k: int) -> _Jacobian:
     """k * G, k >= 0 (may exceed q: blinded scalars); one mixed addition per non-zero digit, no doublings."""
     table = _fixed_base_table(curve)
     digits = _signed_window_digits(k, _FIXED_WINDOW)
-    if len(digits) > len(table):
-        raise ValueError("scalar too large for the fixed-base table")
+    if len(digits) > len(table):  # larger than any blinded scalar we make: take the generic (slower) path
+        return _mul_point(curve, (curve.gx, curve.gy), k)
     p, a = curve.p, curve.a
     acc = _INFINITY
     for row, d in zip(table, digits, strict=False):

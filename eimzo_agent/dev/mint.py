@@ -1,8 +1,9 @@
 """Development CA and E-IMZO-style test keys, for tests, demos and `eimzo-agent dev mint-key`.
 
-Real E-IMZO keys carry O'zDSt (GOST-like) keys that only the national backend can use; these keys are RSA or
-P-256 but otherwise look like the real thing: the same subject attributes, the same alias in the friendlyName,
-the same legacy PKCS#12 encryption and E-IMZO-style file names. Never use them for anything real.
+Real E-IMZO keys carry O'zDSt (GOST-like) keys that only the national backend can use; these keys are RSA,
+P-256 or (`alg="ozdst"`, see `ozdst_ca`) O'zDSt, and otherwise look like the real thing: the same subject
+attributes, the same alias in the friendlyName, the same legacy PKCS#12 encryption and E-IMZO-style file names.
+Never use them for anything real.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ _DIGITS_9 = re.compile(r"[0-9]{9}")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 _FILE_STEM = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-Algorithm = Literal["rsa2048", "p256"]
+Algorithm = Literal["rsa2048", "p256", "ozdst"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -215,6 +216,8 @@ def mint_key(ca: DevCa, out_dir: Path, *, password: str, subject: SubjectFields,
              file_name: str | None = None) -> Path:
     """Issue a test key from the dev CA and write it as an E-IMZO-style .pfx into `out_dir`; return its path.
 
+    `alg="ozdst"` issues a national O'zDSt key (curve CryptoPro-A) from the dev O'zDSt CA in `<ca folder>/ozdst/`
+    (see `ozdst_ca`), with the same subject, alias and file naming.
     Raises ValueError for malformed input and KeyStoreError(FILE_EXISTS) rather than overwrite a file.
     """
     subject.validate()
@@ -222,10 +225,16 @@ def mint_key(ca: DevCa, out_dir: Path, *, password: str, subject: SubjectFields,
         raise ValueError("the password must not be empty")
     not_before, not_after = _validity(valid_from, valid_to)
     stem = _file_stem(file_name)
-    key = _generate_key(alg)
-    cert = _issue(ca, key, subject.x509_name(), not_before, not_after)
-    alias = build_alias(asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)))
-    data = serialize_pfx(key, cert, [ca.certificate], password, alias)
+    if alg == "ozdst":
+        # Imported here, not at the top: ozdst_ca builds on this module (SubjectFields, the CA file names).
+        from .ozdst_ca import ensure_ozdst_ca, ozdst_pfx
+
+        data = ozdst_pfx(ensure_ozdst_ca(ca.directory), subject, not_before, not_after, password)
+    else:
+        key = _generate_key(alg)
+        cert = _issue(ca, key, subject.x509_name(), not_before, not_after)
+        alias = build_alias(asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)))
+        data = serialize_pfx(key, cert, [ca.certificate], password, alias)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}.pfx" if stem else _next_free_name(out_dir, subject.file_id())
@@ -257,7 +266,7 @@ def _generate_key(alg: Algorithm) -> PrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if alg == "p256":
         return ec.generate_private_key(ec.SECP256R1())
-    raise ValueError(f"unknown key algorithm {alg!r} (choose rsa2048 or p256)")
+    raise ValueError(f"unknown key algorithm {alg!r} (choose rsa2048, p256 or ozdst)")
 
 
 def _issue(ca: DevCa, key: PrivateKey, subject: x509.Name, not_before: datetime.datetime,

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.padding import PKCS7
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ..crypto.ozdst_keys import OzdstPrivateKey, OzdstSigner
 from ..crypto.signer import CryptographySigner, Signer
 from .alias import build_alias
 from .errors import KeyErrorKind, KeyStoreError
@@ -778,6 +779,12 @@ def _to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
+def _certificate_der(cert: x509.Certificate | asn1_x509.Certificate) -> bytes:
+    if isinstance(cert, asn1_x509.Certificate):
+        return cert.dump()
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
 def _to_cryptography(cert: asn1_x509.Certificate) -> x509.Certificate:
     return x509.load_der_x509_certificate(cert.dump())
 
@@ -815,13 +822,19 @@ def issuer_order(leaf: x509.Certificate, others: Sequence[x509.Certificate]) -> 
 # Writing
 
 
-def serialize_pfx(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, certificate: x509.Certificate,
-                  chain: Sequence[x509.Certificate], password: str, alias: str) -> bytes:
+def serialize_pfx(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | OzdstPrivateKey,
+                  certificate: x509.Certificate | asn1_x509.Certificate,
+                  chain: Sequence[x509.Certificate | asn1_x509.Certificate], password: str, alias: str) -> bytes:
     """A PFX the vendor's Java 8 agent can open: 3DES-encrypted bags, SHA-1 MAC, friendlyName = alias.
 
     PFX files written by Java ≥ 17 defaults (PBES2/AES, HMAC-SHA256) do not open in Java 8, the Windows
-    E-IMZO or the mobile app, so new files use the legacy algorithms.
+    E-IMZO or the mobile app, so new files use the legacy algorithms. O'zDSt keys, which `cryptography` cannot
+    write, go through the national backend's writer (same layout, E-IMZO's PKCS#8 key encoding).
     """
+    if isinstance(private_key, OzdstPrivateKey):
+        return ozdst_backend.serialize_ozdst_pfx(
+            private_key, _certificate_der(certificate), [_certificate_der(cert) for cert in chain], password, alias
+        )
     if not password:
         raise ValueError("a key file needs a non-empty password")
     if not _same_public_key(private_key, certificate):
@@ -847,6 +860,8 @@ def change_pfx_password(data: bytes, old_password: str, new_password: str) -> by
         raise KeyStoreError(KeyErrorKind.UNSUPPORTED, f"re-writing a file with {len(entries)} keys")
     entry = entries[0]
     _check_key_matches(entry)
+    if isinstance(entry.signer, OzdstSigner):
+        return serialize_pfx(entry.signer.private_key, entry.certificate, entry.chain, new_password, entry.alias)
     if not isinstance(entry.signer, CryptographySigner):
         raise KeyStoreError(
             KeyErrorKind.UNSUPPORTED, f"re-writing {type(entry.signer).__name__} keys is not supported"
@@ -901,3 +916,8 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+# The O'zDSt backend is built from the functions above: importing it last registers it after the cryptography
+# backend, so RSA/EC files never reach it (and `serialize_pfx` can hand O'zDSt keys to its writer).
+from . import ozdst_backend  # noqa: E402
