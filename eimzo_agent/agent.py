@@ -16,6 +16,7 @@ from eimzo_agent.policy.journal import JOURNAL_FILE, Journal
 from eimzo_agent.protocol.dispatcher import Dispatcher
 from eimzo_agent.protocol.registry import Registry
 from eimzo_agent.ui.prompter import Prompter, choose_prompter
+from eimzo_agent.ui.remember import PasswordMemory
 
 
 @dataclass
@@ -27,6 +28,8 @@ class Agent:
     language: str
     registry: Registry = field(default_factory=Registry)
     journal: Journal | None = None
+    #: Passwords the person asked to have remembered for a site and key (memory only, they expire).
+    passwords: PasswordMemory = field(default_factory=PasswordMemory)
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -43,16 +46,23 @@ def build_agent(
     prompter: Prompter | None = None,
     verifiers: list[ApiKeyVerifier] | None = None,
 ) -> Agent:
-    from eimzo_agent.plugins import app, hardware, main, pfx, pkcs7
+    """`verifiers` None = the vendor's offline API-key check; approved domains persist in the user's data folder."""
+    from eimzo_agent.plugins import app, hardware, main, pfx, pkcs7, x509
+    from eimzo_agent.policy.apikeys import VendorApiKeyVerifier
+    from eimzo_agent.policy.approved_store import APPROVED_FILE, ApprovedDomainStore
+
+    if verifiers is None:
+        verifiers = [VendorApiKeyVerifier()]
 
     agent = Agent(
         config=config,
         prompter=prompter or choose_prompter(config.askpass, config.prompt_timeout_seconds),
-        gate=DomainGate(config.allowed_domains, verifiers or []),
+        gate=DomainGate(config.allowed_domains, verifiers,
+                        store=ApprovedDomainStore(user_data_path() / APPROVED_FILE)),
         sessions=KeySessions(ttl_seconds=config.key_id_ttl_hours * 3600),
         language=config.language or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE,
         journal=Journal(user_data_path() / JOURNAL_FILE),
     )
-    for plugin in (main, app, pfx, pkcs7, hardware):
+    for plugin in (main, app, pfx, pkcs7, hardware, x509):
         plugin.register(agent)
     return agent

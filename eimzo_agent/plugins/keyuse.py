@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from eimzo_agent.keys.alias import owner_from_alias
@@ -11,9 +12,10 @@ from eimzo_agent.keys.errors import KeyErrorKind, KeyStoreError
 from eimzo_agent.keys.pfx_files import read_key_file
 from eimzo_agent.keys.pkcs12 import UnlockedKey, open_pfx
 from eimzo_agent.keys.sessions import LoadedKey
+from eimzo_agent.plugins.prompt_info import document_preview, key_family, looks_like_login_challenge, owner_details
 from eimzo_agent.protocol.dispatcher import Call
 from eimzo_agent.protocol.errors import EimzoError, Status
-from eimzo_agent.ui.prompter import Operation, PromptRequest
+from eimzo_agent.ui.prompter import Operation, PromptKind, PromptRequest
 
 if TYPE_CHECKING:
     from eimzo_agent.agent import Agent
@@ -66,24 +68,57 @@ async def read_key(key: LoadedKey) -> bytes:
         raise eimzo_error(exc, alias=key.alias, name=key.name) from None
 
 
-async def ask_and_open(agent: Agent, call: Call, key: LoadedKey, operation: Operation) -> tuple[UnlockedKey, str]:
+#: Operations whose password may be remembered for a site. verify_password always asks (as in E-IMZO), and so
+#: does change_password: both exist to make the person type the password.
+REMEMBERABLE: frozenset[str] = frozenset({"sign", "cosign", "login", "read_certificates"})
+
+Ask = Callable[[PromptRequest], Awaitable[str | None]]
+
+
+def memory_key(key: LoadedKey) -> str:
+    """Which key a remembered password belongs to: the file and the entry in it."""
+    return f"{key.file}\n{key.alias}"
+
+
+async def ask_and_open(agent: Agent, call: Call, key: LoadedKey, operation: Operation, *,
+                       document: bytes | None = None, ask: Ask | None = None,
+                       kind: PromptKind = "password") -> tuple[UnlockedKey, str]:
     """Ask for the password until the key opens (at most `password_tries` times); -5000 on cancel or too many.
 
-    Returns the opened key and the password that opened it (change_password needs it once more).
+    `document` is what will be signed: the dialog shows it. A password the person asked to remember for this
+    site and key is tried first, without asking. `ask` and `kind` replace the prompter's `ask` and the question
+    (change_password's combined dialog). Returns the opened key and the password that opened it
+    (change_password needs it).
     """
     data = await read_key(key)
+    site = call.context.origin or ""
+    if operation == "sign" and document is not None and looks_like_login_challenge(document):
+        operation = "login"
+    can_remember = ask is None and operation in REMEMBERABLE and bool(site)
+    if can_remember:
+        opened = await _open_with_remembered(agent, site, key, data)
+        if opened is not None:
+            return opened
+    owner = owner_details(key.alias)
+    preview = None
+    if document is not None:
+        preview = await asyncio.to_thread(lambda: document_preview(document, key_family(data)))
+    ask = ask or agent.prompter.ask
     tries = agent.config.password_tries
     for attempt in range(1, tries + 1):
-        password = await agent.prompter.ask(
+        password = await ask(
             PromptRequest(
-                kind="password",
-                site=call.context.origin or "",
+                kind=kind,
+                site=site,
                 key_label=key_label(key.alias),
                 operation=operation,
                 attempt=attempt,
                 max_attempts=tries,
                 retry=attempt > 1,
                 language=call.language,
+                owner=owner,
+                document=preview,
+                can_remember=can_remember,
             )
         )
         if password is None:
@@ -94,5 +129,23 @@ async def ask_and_open(agent: Agent, call: Call, key: LoadedKey, operation: Oper
             if exc.kind is KeyErrorKind.WRONG_PASSWORD:
                 continue
             raise eimzo_error(exc, alias=key.alias, name=key.name) from None
-        return opened, password
+        remember_seconds = getattr(password, "remember_seconds", 0)
+        if can_remember and remember_seconds:
+            agent.passwords.remember(site, memory_key(key), password, remember_seconds)
+        return opened, str(password)
     raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
+
+
+async def _open_with_remembered(agent: Agent, site: str, key: LoadedKey,
+                                data: bytes) -> tuple[UnlockedKey, str] | None:
+    password = agent.passwords.recall(site, memory_key(key))
+    if password is None:
+        return None
+    try:
+        return await asyncio.to_thread(open_pfx, data, password, key.alias), password
+    except KeyStoreError as exc:
+        if exc.kind is not KeyErrorKind.WRONG_PASSWORD:
+            raise eimzo_error(exc, alias=key.alias, name=key.name) from None
+    # The password was changed in the meantime (maybe by another program): forget it and ask.
+    agent.passwords.forget(site, memory_key(key))
+    return None

@@ -16,7 +16,7 @@ from eimzo_agent.keys.pfx_files import (
 )
 from eimzo_agent.keys.pkcs12 import change_pfx_password, list_aliases, open_pfx, write_file_atomically
 from eimzo_agent.keys.sessions import LoadedKey
-from eimzo_agent.plugins.keyuse import PFX_KEY_STORE, ask_and_open, eimzo_error, read_key
+from eimzo_agent.plugins.keyuse import PFX_KEY_STORE, ask_and_open, eimzo_error, memory_key, read_key
 from eimzo_agent.protocol.dispatcher import Call
 from eimzo_agent.protocol.errors import EimzoError, Status
 from eimzo_agent.protocol.registry import Argument, PluginFunction
@@ -90,8 +90,11 @@ def register(agent: Agent) -> None:
 
     async def change_password(call: Call) -> dict[str, Any]:
         key = session(call, "pfxId")
-        _, current = await ask_and_open(agent, call, key, "change_password")
-        new = await _ask_new_password(agent, call, key)
+        if getattr(agent.prompter, "supports_change", False):
+            current, new = await _ask_change_in_one_dialog(agent, call, key)
+        else:  # askpass: three separate questions, as scripts written for it expect
+            _, current = await ask_and_open(agent, call, key, "change_password")
+            new = await _ask_new_password(agent, call, key)
         data = await read_key(key)
         try:
             rewritten = await asyncio.to_thread(change_pfx_password, data, current, new)
@@ -102,6 +105,7 @@ def register(agent: Agent) -> None:
             if exc.kind is KeyErrorKind.WRONG_PASSWORD:  # the file changed under us
                 raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled") from None
             raise eimzo_error(exc, alias=key.alias, name=key.name) from None
+        agent.passwords.forget_key(memory_key(key))  # a remembered old password would only fail now
         return {}
 
     pfx_id = Argument("pfxId", "Идентификатор загруженного ключа")
@@ -121,6 +125,26 @@ def register(agent: Agent) -> None:
         ("change_password", change_password, (pfx_id,), "Изменить пароль ключа"),
     ):
         agent.registry.add(PluginFunction("pfx", name, handler, args, description))
+
+
+async def _ask_change_in_one_dialog(agent: Agent, call: Call, key: LoadedKey) -> tuple[str, str]:
+    """Current, new and repeated password in one dialog (which already enforced E-IMZO's rules and the match).
+
+    The current password is checked like any other: a wrong one re-opens the dialog, up to `password_tries`.
+    """
+    chosen: list[str] = []
+
+    async def ask(request: PromptRequest) -> str | None:
+        change = await agent.prompter.ask_change(request)  # type: ignore[attr-defined]
+        if change is None:
+            return None
+        chosen[:] = [change.new]
+        return change.current
+
+    _, current = await ask_and_open(agent, call, key, "change_password", ask=ask, kind="change_password")
+    if not chosen or not chosen[0]:
+        raise EimzoError(Status.NEW_PASSWORDS_MISMATCH, "new_passwords_mismatch")
+    return current, chosen[0]
 
 
 async def _ask_new_password(agent: Agent, call: Call, key: LoadedKey) -> str:

@@ -57,7 +57,7 @@ def register(agent: Agent) -> None:
                 return _reply(await sign_with_token(agent, call, key, "sign",
                                                     lambda s: cms.create_pkcs7(content, s, detached=detached,
                                                                                 signed_attributes=_profile(s))))
-            opened, _ = await ask_and_open(agent, call, key, "sign")
+            opened, _ = await ask_and_open(agent, call, key, "sign", document=content)
             note.certificate = opened.certificate
             result = await asyncio.to_thread(cms.create_pkcs7, content, opened.signer, detached=detached,
                                              signed_attributes=_profile(opened.signer))
@@ -81,7 +81,7 @@ def register(agent: Agent) -> None:
                                                                                    signed_attributes=_profile(s))))
                 except cms.CmsError as exc:
                     raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
-            opened, _ = await ask_and_open(agent, call, key, "cosign")
+            opened, _ = await ask_and_open(agent, call, key, "cosign", document=info.content)
             note.certificate = opened.certificate
             try:
                 result = await asyncio.to_thread(cms.append_signer, existing, opened.signer,

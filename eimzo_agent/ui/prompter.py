@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from eimzo_agent import i18n
+from eimzo_agent.ui.details import DocumentPreview, OwnerDetails
 
 log = logging.getLogger(__name__)
 
 #: "pin" = a token's user PIN (plugins/hardware.py); asked exactly like a key password.
-PromptKind = Literal["password", "new_password", "repeat_new_password", "pin"]
-Operation = Literal["sign", "cosign", "verify_password", "change_password"]
+#: "change_password" = one dialog asking current, new and repeated password (`ask_change`).
+PromptKind = Literal["password", "new_password", "repeat_new_password", "pin", "change_password"]
+#: "read_certificates" = x509.get_certificate_chain: the certificates in a .pfx are usually encrypted too.
+Operation = Literal["sign", "cosign", "verify_password", "change_password", "read_certificates",
+                    "login"]
 
 #: An askpass program answers with one line; anything longer is not a password.
 MAX_ANSWER_BYTES = 4096
@@ -39,6 +43,12 @@ class PromptRequest:
     #: True when the previous try was a wrong password.
     retry: bool = False
     language: str = i18n.DEFAULT_LANGUAGE
+    #: The key owner in detail (name, PINFL/TIN, organisation, validity), when the key file tells.
+    owner: OwnerDetails | None = None
+    #: What will be signed, when something is signed.
+    document: DocumentPreview | None = None
+    #: Offer "remember for this site" (signing only: verify_password and change_password always ask).
+    can_remember: bool = False
 
     def text(self) -> str:
         """The whole question as plain text, in the request's language."""
@@ -47,27 +57,55 @@ class PromptRequest:
         if self.retry:
             lines.append(t("wrong_pin" if self.kind == "pin" else "wrong_password"))
             lines.append(t("attempts_left", count=self.max_attempts - self.attempt + 1))
-        heading = {"password": "enter_password", "new_password": "new_password", "pin": "enter_pin"}.get(
-            self.kind, "repeat_new_password"
-        )
+        heading = {"password": "enter_password", "new_password": "new_password", "pin": "enter_pin",
+                   "change_password": "change_heading"}.get(self.kind, "repeat_new_password")
         lines.append(t(heading))
         lines.append(t("key", key=self.key_label))
+        if self.owner is not None and self.owner.warning(self.language):
+            lines.append(self.owner.warning(self.language))
+        if self.document is not None:
+            lines.append(t("document", document=self.document.summary(self.language)))
         lines.append(t("site", site=self.site))
         lines.append(t("operation", operation=t(f"op_{self.operation}")))
         return "\n".join(lines)
 
 
+class Answer(str):
+    """A typed password plus what the person chose beside it: "remember for this site" for N seconds.
+
+    A str, so every caller that only wants the password keeps working; 0 means "do not remember".
+    """
+
+    remember_seconds: float
+
+    def __new__(cls, value: str, remember_seconds: float = 0.0) -> Answer:
+        answer = super().__new__(cls, value)
+        answer.remember_seconds = remember_seconds
+        return answer
+
+    def __repr__(self) -> str:  # a password must not end up in a log line through repr()
+        return f"<Answer remember={self.remember_seconds:.0f}s>"
+
+
+@dataclass(frozen=True, repr=False)
+class PasswordChange:
+    """The combined change-password dialog's answer; the dialog already checked that both new entries match."""
+
+    current: str
+    new: str
+
+
 class Prompter(Protocol):
     async def ask(self, request: PromptRequest) -> str | None:
-        """The typed secret, or None when the person cancelled (or no one can be asked)."""
+        """The typed secret (maybe an `Answer`), or None when the person cancelled (or no one can be asked)."""
 
 
 class AskpassPrompter:
     """Runs PROGRAM with the question as its only argument; its stdout (one line) is the answer.
 
     A non-zero exit status means "cancel", as with SSH_ASKPASS. The program also gets the parts of the question
-    in environment variables (EIMZO_AGENT_PROMPT_KIND, _SITE, _KEY, _OPERATION, _ATTEMPT) so scripts can decide
-    without parsing translated text.
+    in environment variables (EIMZO_AGENT_PROMPT_KIND, _SITE, _KEY, _OPERATION, _ATTEMPT, and `details_env`'s
+    _OWNER…, _KEY_VALIDITY, _DOCUMENT…, _LANGUAGE) so scripts can decide without parsing translated text.
     """
 
     def __init__(self, program: str, timeout: float = 300.0) -> None:
@@ -83,6 +121,7 @@ class AskpassPrompter:
             EIMZO_AGENT_OPERATION=request.operation,
             EIMZO_AGENT_ATTEMPT=str(request.attempt),
         )
+        env.update(details_env(request))
         try:
             process = await asyncio.create_subprocess_exec(
                 self.program,
@@ -128,26 +167,43 @@ class NoPrompter:
         return None
 
 
-class SerialPrompter:
-    """One question at a time: concurrent requests wait for the dialog in front of them."""
-
-    def __init__(self, inner: Prompter) -> None:
-        self.inner = inner
-        self._lock = asyncio.Lock()
-
-    async def ask(self, request: PromptRequest) -> str | None:
-        async with self._lock:
-            return await self.inner.ask(request)
-
-
 def display_available() -> bool:
     if sys.platform in ("win32", "darwin"):
         return True
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def details_env(request: PromptRequest) -> dict[str, str]:
+    """The owner and document details as EIMZO_AGENT_* variables (empty values left out; no NUL possible)."""
+    values: dict[str, str | None] = {"EIMZO_AGENT_LANGUAGE": request.language}
+    owner, document = request.owner, request.document
+    if owner is not None:
+        values.update(
+            EIMZO_AGENT_OWNER=owner.name,
+            EIMZO_AGENT_OWNER_PINFL=owner.pinfl,
+            EIMZO_AGENT_OWNER_TIN=owner.tin,
+            EIMZO_AGENT_OWNER_ORG=owner.org,
+            EIMZO_AGENT_OWNER_ORG_TIN=owner.org_tin,
+            EIMZO_AGENT_OWNER_VALID_FROM=owner.valid_from.isoformat() if owner.valid_from else None,
+            EIMZO_AGENT_OWNER_VALID_TO=owner.valid_to.isoformat() if owner.valid_to else None,
+            EIMZO_AGENT_KEY_VALIDITY=owner.validity,
+        )
+    if document is not None:
+        values.update(
+            EIMZO_AGENT_DOCUMENT_KIND=document.kind,
+            EIMZO_AGENT_DOCUMENT_SIZE=str(document.size),
+            EIMZO_AGENT_DOCUMENT_TEXT=document.text[:2000] or None,
+        )
+        for algorithm, digest in document.fingerprints:
+            name = "OZDST" if algorithm.startswith("O'zDSt") else algorithm.replace("-", "")
+            values[f"EIMZO_AGENT_DOCUMENT_{name}"] = digest
+    return {k: v.replace("\0", "") for k, v in values.items() if v}
+
+
 def choose_prompter(askpass: str | None, timeout: float = 300.0) -> Prompter:
-    """askpass when configured, else the Tk dialog when a display exists, else NoPrompter."""
+    """askpass when configured, else the Tk dialog when a display exists, else NoPrompter; always queued."""
+    from eimzo_agent.ui.prompt_queue import SerialPrompter
+
     if askpass:
         return SerialPrompter(AskpassPrompter(askpass, timeout))
     if display_available():

@@ -1,91 +1,149 @@
-"""A minimal Tk password dialog: on top, focused, showing the requesting site and the key owner.
+"""The Tk password dialogs: in front, focused, and clear about who asks for what.
+
+E-IMZO's most common complaint is a password window that opens *behind* the browser, so people cancel without
+ever seeing it. Our dialog is always-on-top while open, raises itself and forces keyboard focus when it
+appears, and checks again a moment later (a window manager may hand focus back to the browser); this works
+with a window manager and without one (kiosks, Xvfb).
 
 Tk is not thread-safe, so every dialog gets its own interpreter in its own short-lived thread; the asyncio
-loop only awaits the result. Prompts are serialised by `SerialPrompter`, so two dialogs never coexist.
+loop only awaits the result. The queue in front (`prompt_queue.SerialPrompter`) guarantees that two dialogs
+never coexist. When the page goes away, the request is cancelled and the dialog closes within 0.1 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from eimzo_agent import i18n
-from eimzo_agent.ui.prompter import PromptRequest
+from eimzo_agent.ui.prompter import PasswordChange, PromptRequest
+
+if TYPE_CHECKING:
+    import tkinter as tk
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+#: build(root, finish) lays out the dialog and returns the widget that gets the keyboard focus.
+Builder = Callable[["tk.Tk", Callable[[T | None], None]], "tk.Widget"]
+#: The questions `ask` shows: a secret typed into a masked entry.
+SECRET_KINDS = frozenset({"password", "pin", "new_password", "repeat_new_password"})
+#: Re-take the focus at these moments (ms) if a window manager gave it away.
+FOCUS_RECHECK_MS = (150, 500, 1200)
 
-def run_dialog(request: PromptRequest, cancel: threading.Event) -> str | None:
+
+def run_dialog(request: PromptRequest, build: Builder[T], cancel: threading.Event) -> T | None:
+    """Show one dialog in the calling thread until it is answered, closed or `cancel` is set."""
+    try:
+        return _show(request, build, cancel)
+    finally:
+        # Tk objects must die in the thread that made them: a Tcl interpreter collected by another thread's
+        # garbage collection aborts the process ("Tcl_AsyncDelete: async handler deleted by the wrong thread").
+        gc.collect()
+
+
+def _show(request: PromptRequest, build: Builder[T], cancel: threading.Event) -> T | None:
     import tkinter as tk
 
-    t = lambda name, **kw: i18n.text(request.language, "prompt", name, **kw)  # noqa: E731
     try:
-        root = tk.Tk()
+        root = tk.Tk(className="eimzo-agent")
     except tk.TclError as exc:
         log.error("cannot open the password dialog: %s", exc)
         return None
-    result: list[str | None] = [None]
-    root.title(t("title"))
-    root.resizable(False, False)
-    root.attributes("-topmost", True)  # E-IMZO's worst complaint: a dialog hidden behind the browser
-    frame = tk.Frame(root, padx=16, pady=12)
-    frame.pack(fill="both", expand=True)
-    lines = request.text().split("\n")
-    for line in lines[:-4]:  # the wrong-password warning, if any
-        tk.Label(frame, text=line, fg="#b00020", anchor="w").pack(fill="x")
-    tk.Label(frame, text=lines[-4], font=("TkDefaultFont", 11, "bold"), anchor="w").pack(fill="x", pady=(0, 6))
-    for line in lines[-3:]:
-        tk.Label(frame, text=line, anchor="w", justify="left", wraplength=420).pack(fill="x")
-    entry = tk.Entry(frame, show="•", width=36)
-    entry.pack(fill="x", pady=(10, 8))
-    buttons = tk.Frame(frame)
-    buttons.pack(fill="x")
+    result: list[T | None] = [None]
 
-    def accept(_event: object = None) -> None:
-        result[0] = entry.get()
+    def finish(value: T | None) -> None:
+        result[0] = value
         root.destroy()
 
-    def reject(_event: object = None) -> None:
-        result[0] = None
-        root.destroy()
+    try:
+        root.withdraw()  # laid out first, then shown centred in one go
+        root.title(i18n.text(request.language, "prompt", "title"))
+        root.resizable(False, False)
+        with contextlib.suppress(tk.TclError):  # X11 only: window managers place and decorate it as a dialog
+            root.attributes("-type", "dialog")
+        focus = build(root, finish)
+        root.protocol("WM_DELETE_WINDOW", lambda: finish(None))
+        root.bind("<Escape>", lambda _e: finish(None))
 
-    tk.Button(buttons, text=t("cancel"), command=reject).pack(side="right")
-    tk.Button(buttons, text=t("ok"), command=accept, default="active").pack(side="right", padx=(0, 8))
-    root.bind("<Return>", accept)
-    root.bind("<KP_Enter>", accept)
-    root.bind("<Escape>", reject)
-    root.protocol("WM_DELETE_WINDOW", reject)
+        def watch_cancel() -> None:
+            if cancel.is_set():
+                finish(None)
+            else:
+                root.after(100, watch_cancel)
 
-    def watch_cancel() -> None:
-        if cancel.is_set():
-            reject()
-        else:
-            root.after(100, watch_cancel)
+        root.after(100, watch_cancel)
+        _place(root)
+        bring_to_front(root, focus)
+        root.mainloop()
+    finally:
+        with contextlib.suppress(tk.TclError):  # already destroyed by finish()
+            root.destroy()
+    return result[0]
+
+
+def _place(root: tk.Tk) -> None:
+    """Centred horizontally, in the upper third: where the eye is when the page says "enter your password"."""
+    root.update_idletasks()
+    width, height = root.winfo_reqwidth(), root.winfo_reqheight()
+    x = max(0, (root.winfo_screenwidth() - width) // 2)
+    y = max(0, (root.winfo_screenheight() - height) // 3)
+    root.geometry(f"+{x}+{y}")
+
+
+def bring_to_front(root: tk.Tk, focus: tk.Widget) -> None:
+    root.attributes("-topmost", True)
+    root.deiconify()
 
     def take_focus() -> None:
         root.lift()
         root.focus_force()
-        entry.focus_set()
+        focus.focus_set()
 
-    root.after(100, watch_cancel)
+    def recheck() -> None:
+        if root.focus_displayof() is None:
+            log.debug("password dialog lost the focus right after it appeared; taking it back")
+            take_focus()
+
     root.after_idle(take_focus)
-    root.mainloop()
-    return result[0]
+    for delay in FOCUS_RECHECK_MS:
+        root.after(delay, recheck)
 
 
 class TkPrompter:
+    """Prompter with the Tk dialogs: `ask` (password, PIN) and `ask_change` (current + new + repeat)."""
+
     def __init__(self, timeout: float = 300.0) -> None:
         self.timeout = timeout
 
     async def ask(self, request: PromptRequest) -> str | None:
+        from eimzo_agent.ui.tk_password import build_password_dialog
+
+        if request.kind not in SECRET_KINDS:
+            # A question this dialog cannot put (e.g. a yes/no one): a password entry would only confuse; the
+            # safe answer is "cancelled".
+            log.error("no Tk dialog for %r questions: answered as cancelled", request.kind)
+            return None
+        return await self._show(request, lambda root, finish: build_password_dialog(root, finish, request))
+
+    async def ask_change(self, request: PromptRequest) -> PasswordChange | None:
+        from eimzo_agent.ui.tk_change import build_change_dialog
+
+        return await self._show(request, lambda root, finish: build_change_dialog(root, finish, request))
+
+    async def _show(self, request: PromptRequest, build: Builder[T]) -> T | None:
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[str | None] = loop.create_future()
+        future: asyncio.Future[T | None] = loop.create_future()
 
         def worker() -> None:
             try:
-                answer = run_dialog(request, cancel)
+                answer = run_dialog(request, build, cancel)
             except Exception:
                 log.exception("password dialog failed")
                 answer = None
@@ -95,8 +153,16 @@ class TkPrompter:
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout)
         except TimeoutError:
+            log.info("password dialog not answered within %.0f s: treated as cancel", self.timeout)
             cancel.set()
+            await _closed(future)
             return None
         except asyncio.CancelledError:
-            cancel.set()
+            cancel.set()  # the page went away: take its question off the screen
+            await _closed(future)
             raise
+
+
+async def _closed(future: asyncio.Future[T | None]) -> None:
+    """Wait (briefly) until the dialog is really gone, so the next one in the queue never overlaps it."""
+    await asyncio.wait({future}, timeout=2.0)

@@ -1,0 +1,80 @@
+"""The key password (or token PIN) dialog: site, key owner, document, then the password.
+
+Keyboard only works throughout: the entry has the focus, Enter answers, Escape cancels, Tab reaches "show",
+"remember" and the buttons. "Remember for this site" is off by default and only offered for signing.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+
+from eimzo_agent.ui.prompter import Answer, PromptRequest
+from eimzo_agent.ui.remember import REMEMBER_CHOICES
+from eimzo_agent.ui.tk_widgets import (
+    CapsLockWatch,
+    SecretEntry,
+    button_row,
+    details_grid,
+    retry_banner,
+    setup_style,
+    site_banner,
+    translator,
+)
+
+#: Catalogue keys naming REMEMBER_CHOICES, in the same order.
+REMEMBER_LABELS = ("remember_15m", "remember_1h", "remember_6h")
+
+
+def build_password_dialog(root: tk.Tk, finish: Callable[[Answer | None], None], request: PromptRequest) -> tk.Widget:
+    t = translator(request)
+    fonts = setup_style(root)
+    pin = request.kind == "pin"
+    outer = ttk.Frame(root, padding=(20, 16, 20, 16))
+    outer.pack(fill="both", expand=True)
+    ttk.Label(outer, text=t("enter_pin" if pin else "enter_password"), style="Heading.TLabel").pack(anchor="w")
+    site_banner(outer, request).pack(fill="x", pady=(10, 12))
+    details_grid(outer, request, fonts).pack(fill="x")
+    ttk.Separator(outer).pack(fill="x", pady=12)
+    banner = retry_banner(outer, request)
+    if banner is not None:
+        banner.pack(anchor="w", pady=(0, 8))
+
+    form = ttk.Frame(outer)
+    form.pack(fill="x")
+    form.columnconfigure(1, weight=1)
+    ttk.Label(form, text=t("label_pin" if pin else "label_password")).grid(row=0, column=0, sticky="w", padx=(0, 10))
+    shown = tk.BooleanVar(root, value=False)
+    caps_label = ttk.Label(form, text="⇪ " + t("caps_lock"), style="Warn.TLabel", padding=(6, 2))
+    caps = CapsLockWatch(root, caps_label)
+    secret = SecretEntry(form, shown, caps.on_key)
+    secret.entry.grid(row=0, column=1, sticky="we")
+    ttk.Checkbutton(form, text=t("show"), variable=shown).grid(row=0, column=2, sticky="w", padx=(10, 0))
+    caps_label.grid(row=1, column=1, sticky="w", pady=(4, 0))
+    caps.refresh()
+
+    remember = tk.BooleanVar(root, value=False)
+    labels = [t(key) for key in REMEMBER_LABELS]
+    duration = tk.StringVar(root, value=labels[0])
+    if request.can_remember:
+        row = ttk.Frame(outer)
+        row.pack(fill="x", pady=(10, 0))
+        ttk.Checkbutton(row, text=t("remember"), variable=remember).pack(side="left")
+        combo = ttk.Combobox(row, textvariable=duration, values=labels, state="readonly", width=10)
+        combo.pack(side="left", padx=(6, 0))
+        # Picking a duration means "yes, remember": one action instead of two.
+        combo.bind("<<ComboboxSelected>>", lambda _e: remember.set(True))
+
+    def accept(_event: object = None) -> None:
+        seconds = REMEMBER_CHOICES[labels.index(duration.get())] if remember.get() else 0
+        finish(Answer(secret.get(), seconds))
+
+    def reject(_event: object = None) -> None:
+        finish(None)
+
+    buttons, _ = button_row(outer, t, t("ok"), accept, reject)
+    buttons.pack(fill="x", pady=(16, 0))
+    root.bind("<Return>", accept)
+    root.bind("<KP_Enter>", accept)
+    return secret.entry
