@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"also ${ENV_ASKPASS}",
     )
     serve.add_argument("--no-tray", action="store_true", help="do not show a tray icon")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="demo mode: make demo keys (first run) in <user data dir>/demo/DSKEYS, look for keys there too, "
+        "and print the demo portal's address (http://127.0.0.1:<port>/demo/) and the keys' password",
+    )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     keys = commands.add_parser("keys", help="list the keys the agent sees")
@@ -82,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     mint = dev_commands.add_parser(
         "mint-key", help="issue a test key from a development CA and write it as a password-protected .pfx"
     )
-    mint.add_argument("--alg", choices=["rsa2048", "p256"], default="rsa2048")
+    mint.add_argument("--alg", choices=["rsa2048", "p256", "ozdst"], default="rsa2048",
+                      help="key algorithm; ozdst = national O'zDSt key from the dev O'zDSt CA (<ca>/ozdst)")
     mint.add_argument("--ca", type=Path, metavar="DIR", help="development CA folder (created if missing)")
     mint.add_argument("--out", type=Path, metavar="DIR", required=True, help="folder to write the .pfx into")
     mint.add_argument("--password", required=True, help="password for the new .pfx")
@@ -139,12 +146,22 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # websockets logs every connection at INFO; portals open one per call, which would drown our own messages.
     logging.getLogger("websockets").setLevel(max(logging.WARNING, logging.getLogger().level))
+    demo = None
+    if args.demo:
+        from eimzo_agent.dev.demo import ensure_demo_keys
+        from eimzo_agent.keys.errors import KeyStoreError
+
+        try:
+            demo = ensure_demo_keys()
+        except (OSError, ValueError, KeyStoreError) as exc:
+            print(f"eimzo-agent: cannot prepare the demo keys: {exc}", file=sys.stderr)
+            return 1
     config = load_config(
         args.config,
         {
             "ws_port": args.ws_port,
             "wss_port": args.wss_port,
-            "key_roots": args.key_root,
+            "key_roots": [*(args.key_root or []), str(demo.root)] if demo else args.key_root,
             "pkcs11_modules": args.pkcs11_module,
             "askpass": args.askpass or os.environ.get(ENV_ASKPASS) or None,
             "tray": False if args.no_tray else None,
@@ -177,9 +194,23 @@ def _serve(args: argparse.Namespace) -> int:
             + (f" wss://127.0.0.1:{server.ports['wss']}/service/cryptapi" if "wss" in server.ports else ""),
             flush=True,
         )
+        if demo is not None:
+            from eimzo_agent.dev.demo import DEMO_PASSWORD
+
+            made = "made" if demo.created else "found"
+            print(f"demo: {len(demo.keys)} demo keys {made} in {demo.root / 'DSKEYS'}, password: {DEMO_PASSWORD}",
+                  flush=True)
+            print(f"demo: open http://127.0.0.1:{server.ports['ws']}/demo/ in a browser", flush=True)
         if config.sources:
             log.info("settings from %s", ", ".join(map(str, config.sources)))
+        tray = None
+        if config.tray:  # never fatal: no display, no tray area or no pystray just means no icon
+            from eimzo_agent.ui.tray import start_tray
+
+            tray = start_tray(agent, server.ports["ws"], lambda: loop.call_soon_threadsafe(stop.set))
         await stop.wait()
+        if tray is not None:
+            tray.stop()
         await server.close()
         return 0
 

@@ -21,11 +21,15 @@ command -v cc >/dev/null || packages+=(gcc)
 python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
   2>/dev/null || packages+=(python3-dev)
 if (( want_tests )); then
-  packages+=(xvfb xdotool x11-utils)
+  # GUI tests: a virtual screen, xdotool to type into the dialog, import (ImageMagick) for screenshots,
+  # trayer as a system tray for the tray-icon test, openbox for the dialog-under-a-window-manager test.
+  packages+=(xvfb xdotool x11-utils imagemagick trayer openbox)
   # Token tests: SoftHSM2 tokens, the vpcd virtual reader for a scripted card, pcsc_scan for debugging.
   packages+=(softhsm2 vsmartcard-vpcd pcsc-tools)
   # wss trust tests: certutil for throw-away NSS databases, Chromium to prove the browser trusts the agent.
   packages+=(libnss3-tools chromium)
+  # JS client tests: `node --test`, and playwright-core (npm) driving that Chromium for the browser tests.
+  { command -v node >/dev/null && command -v npm >/dev/null; } || packages+=(nodejs npm)
   # O'zDSt 1106 hash tests cross-check our GOST R 34.11-94 against librhash's independent one (via ctypes).
   packages+=(librhash0)
 fi
@@ -51,4 +55,10 @@ fi
 extra="[tokens]"
 (( want_tests )) && extra="[tokens,test]"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --editable ".${extra}"
+if (( want_tests )); then
+  # playwright-core for tests/test_browser_e2e.py, exactly as package-lock.json says (node_modules/ is git-ignored).
+  node -e 'process.exit(parseInt(process.versions.node, 10) < 20 ? 1 : 0)' \
+    || echo "bootstrap: warning: node $(node --version) is older than 20, which playwright-core needs" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
 echo "bootstrap: ready ($(.venv/bin/eimzo-agent version))"

@@ -13,6 +13,7 @@ from email.utils import formatdate
 from urllib.parse import parse_qs, urlsplit
 
 from eimzo_agent import EIMZO_COMPAT_VERSION, __version__, i18n
+from eimzo_agent.server import static_files
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_HEADERS = 100
@@ -84,11 +85,13 @@ def host_allowed(host: str | None, port: int) -> bool:
     return host.strip().lower() in (f"127.0.0.1:{port}", f"localhost:{port}")
 
 
-def response(status: int, reason: str, body: bytes = b"", headers: list[tuple[str, str]] | None = None) -> bytes:
+def response(status: int, reason: str, body: bytes = b"", headers: list[tuple[str, str]] | None = None,
+             content_length: int | None = None) -> bytes:
+    """`content_length` announces another length than `body`'s (HEAD and 304 answers send no body)."""
     lines = [f"HTTP/1.1 {status} {reason}", f"Date: {formatdate(usegmt=True)}", "Server: eimzo-agent"]
     for name, value in headers or []:
         lines.append(f"{name}: {value}")
-    lines.append(f"Content-Length: {len(body)}")
+    lines.append(f"Content-Length: {len(body) if content_length is None else content_length}")
     lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
@@ -151,6 +154,16 @@ def status_page(lang: str) -> bytes:
     )
 
 
+def asset_response(request: HttpRequest, asset: static_files.Asset) -> bytes:
+    """A served file: 304 when the browser's copy is current (If-None-Match), the body only for GET."""
+    headers = asset.headers()
+    if static_files.not_modified(request.header("If-None-Match"), asset.etag):
+        return response(304, "Not Modified", b"", headers, content_length=len(asset.body))
+    if request.method == "HEAD":
+        return response(200, "OK", b"", headers, content_length=len(asset.body))
+    return response(200, "OK", asset.body, headers)
+
+
 def route(request: HttpRequest, lang: str) -> bytes:
     """The reply to a plain (non-WebSocket) HTTP request whose Host was already accepted."""
     if request.method == "OPTIONS":
@@ -160,4 +173,11 @@ def route(request: HttpRequest, lang: str) -> bytes:
         if request.method == "HEAD":
             return page.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
         return page
+    if request.method in ("GET", "HEAD"):
+        # The JS client, E-IMZO compatibility scripts and the demo portal (server/static_files.py).
+        if request.path in static_files.REDIRECTS:
+            return response(301, "Moved Permanently", b"", [("Location", static_files.REDIRECTS[request.path])])
+        asset = static_files.find(request.path)
+        if asset is not None:
+            return asset_response(request, asset)
     return not_found()
