@@ -11,6 +11,7 @@ from eimzo_agent import i18n
 from eimzo_agent.config import AgentConfig, user_data_path
 from eimzo_agent.keys.disks import Disk, discover_disks
 from eimzo_agent.keys.sessions import KeySessions
+from eimzo_agent.policy.consent import CONSENT_FILE, SiteConsent
 from eimzo_agent.policy.domains import ApiKeyVerifier, DomainGate
 from eimzo_agent.policy.journal import JOURNAL_FILE, Journal
 from eimzo_agent.protocol.dispatcher import Dispatcher
@@ -28,6 +29,8 @@ class Agent:
     language: str
     registry: Registry = field(default_factory=Registry)
     journal: Journal | None = None
+    #: The person's answers to "may this site use your keys?" (None: unknown sites are simply refused).
+    consent: SiteConsent | None = None
     #: Passwords the person asked to have remembered for a site and key (memory only, they expire).
     passwords: PasswordMemory = field(default_factory=PasswordMemory)
     dispatcher: Dispatcher = field(init=False)
@@ -63,6 +66,10 @@ def build_agent(
         language=config.language or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE,
         journal=Journal(user_data_path() / JOURNAL_FILE),
     )
+    agent.consent = SiteConsent(
+        ApprovedDomainStore(user_data_path() / CONSENT_FILE), agent.prompter, ask=config.ask_unknown_sites
+    )
+    agent.dispatcher.consent = agent.consent.request
     for plugin in (main, app, pfx, pkcs7, hardware, x509):
         plugin.register(agent)
     return agent

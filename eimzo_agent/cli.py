@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     journal.add_argument("--json", action="store_true", help="JSON lines, one entry each (for export)")
     journal.add_argument("--since", type=_date, metavar="YYYY-MM-DD[THH:MM]", help="only entries from then on")
 
+    sites = commands.add_parser("sites", help="sites allowed to use your keys (API key, your consent, admin list)")
+    sites.add_argument("action", nargs="?", choices=["list", "revoke"], default="list")
+    sites.add_argument("domain", nargs="?", help="the site to revoke, e.g. portal.example.uz")
+    sites.add_argument("--json", action="store_true")
+    sites.add_argument("--config", metavar="FILE", type=Path, help="settings file to use instead of the user's")
+
     trust = commands.add_parser("trust", help="make browsers trust wss://127.0.0.1 (the agent's local CA)")
     trust.add_argument("action", choices=["install", "remove", "status"])
     trust.add_argument("--nss-db", action="append", metavar="DIR",
@@ -132,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             return _trust(args)
         if args.command == "journal":
             return _journal(args)
+        if args.command == "sites":
+            return _sites(args)
         if args.command == "dev" and args.dev_command == "mint-key":
             return _mint_key(args)
     except ConfigError as exc:
@@ -226,6 +234,41 @@ def _tls_context() -> ssl.SSLContext | None:
     except (OSError, ValueError, ssl.SSLError) as exc:
         log.warning("no TLS for wss:// (%s); serving ws:// only", exc)
         return None
+
+
+def _sites(args: argparse.Namespace) -> int:
+    from eimzo_agent.config import user_data_path
+    from eimzo_agent.policy.approved_store import APPROVED_FILE, ApprovedDomainStore
+    from eimzo_agent.policy.consent import CONSENT_FILE
+
+    stores = {
+        "api-key": ApprovedDomainStore(user_data_path() / APPROVED_FILE),
+        "consent": ApprovedDomainStore(user_data_path() / CONSENT_FILE),
+    }
+    if args.action == "revoke":
+        if not args.domain:
+            print("eimzo-agent: name the site to revoke, e.g. `eimzo-agent sites revoke portal.example.uz`",
+                  file=sys.stderr)
+            return 2
+        domain = args.domain.strip().lower()
+        found = False
+        for store in stores.values():
+            domains = store.load()
+            if domain in domains:
+                store.save(domains - {domain})
+                found = True
+        print(f"revoked {domain}" if found else f"{domain} was not allowed (the admin allowlist is not changed here)")
+        return 0 if found else 1
+    config = load_config(args.config)
+    rows = [{"domain": d, "source": source} for source, store in stores.items() for d in sorted(store.load())]
+    rows += [{"domain": d, "source": "admin"} for d in config.allowed_domains]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    elif not rows:
+        print("No sites allowed besides localhost and 127.0.0.1.")
+    for row in rows if not args.json else []:
+        print(f"{row['domain']:40} {row['source']}")
+    return 0
 
 
 def _journal(args: argparse.Namespace) -> int:

@@ -42,6 +42,8 @@ class AgentConfig:
     key_roots: list[Path] = field(default_factory=list)
     scan_system_locations: bool = True
     allowed_domains: list[str] = field(default_factory=list)
+    #: Ask the person about sites with neither an API key nor an allowlist entry (False: refuse them, -1022).
+    ask_unknown_sites: bool = True
     language: str | None = None
     askpass: str | None = None
     tray: bool = True
@@ -72,7 +74,10 @@ _SCHEMA: dict[str, dict[str, tuple[str, type | tuple[type, ...]]]] = {
         "key_id_ttl_hours": ("key_id_ttl_hours", (int, float)),
         "pkcs11_modules": ("pkcs11_modules", list),
     },
-    "sites": {"allowed_domains": ("allowed_domains", list)},
+    "sites": {
+        "allowed_domains": ("allowed_domains", list),
+        "ask_unknown_sites": ("ask_unknown_sites", bool),
+    },
     "limits": {
         "max_connections": ("max_connections", int),
         "requests_per_second": ("requests_per_second", (int, float)),

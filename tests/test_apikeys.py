@@ -15,7 +15,7 @@ from eimzo_agent.policy.approved_store import APPROVED_FILE, ApprovedDomainStore
 from eimzo_agent.policy.domains import MAX_KEYS_PER_CALL, DomainGate
 
 # Known-answer data shared by the project (see ../shared/README.md): the published keys and the vendor key.
-KAT = json.loads((Path(__file__).resolve().parents[2] / "shared" / "testdata" / "eimzo-kat.json").read_text())
+KAT = json.loads((Path(__file__).resolve().parent / "data" / "eimzo-kat.json").read_text())
 PUBLISHED = KAT["eimzo_api_keys"]["keys"]
 DOMAINS = sorted(PUBLISHED)
 TEST_PORTAL = "test.e-imzo.uz"

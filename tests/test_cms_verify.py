@@ -28,7 +28,7 @@ from eimzo_agent.crypto.x509_info import AlgorithmError
 from eimzo_agent.dev.mint import DevCa, SubjectFields, ensure_dev_ca, mint_key
 from eimzo_agent.keys.pkcs12 import UnlockedKey, open_pfx
 
-KAT = json.loads((Path(__file__).resolve().parents[2] / "shared" / "testdata" / "eimzo-kat.json").read_text())
+KAT = json.loads((Path(__file__).resolve().parent / "data" / "eimzo-kat.json").read_text())
 PASSWORD = "Test-Passw0rd"
 DOCUMENT = "Shartnoma № 5 — договор поставки".encode() * 40
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

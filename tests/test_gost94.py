@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from eimzo_agent.crypto import _gost94, gost94
 from eimzo_agent.crypto.gost94 import Gost94, PurePythonGost94, gost94_digest
 
-KAT = json.loads((Path(__file__).resolve().parents[2] / "shared" / "testdata" / "eimzo-kat.json").read_text())
+KAT = json.loads((Path(__file__).resolve().parent / "data" / "eimzo-kat.json").read_text())
 ROOT = Path(__file__).resolve().parents[1]
 
 RHASH_GOST94_CRYPTOPRO = 0x1000  # rhash.h (librhash 1.4): checked against the "abc" vector below

@@ -21,7 +21,7 @@ from eimzo_agent.crypto import ozdst
 from eimzo_agent.crypto.gost94 import gost94_digest
 from eimzo_agent.crypto.ozdst import CRYPTOPRO_A, CRYPTOPRO_B, CRYPTOPRO_C, CURVES, Curve
 
-KAT = json.loads((Path(__file__).resolve().parents[2] / "shared" / "testdata" / "eimzo-kat.json").read_text())
+KAT = json.loads((Path(__file__).resolve().parent / "data" / "eimzo-kat.json").read_text())
 CMS = KAT["cms_signature_kat"]
 
 # gostcrypto names CryptoPro A/B/C (RFC 4357) by their RFC 7836 aliases, tc26 256-bit paramSets B/C/D.

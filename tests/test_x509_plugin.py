@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 
 from eimzo_agent.crypto.x509_info import format_local_time, format_name
 
-KAT = json.loads((Path(__file__).resolve().parents[2] / "shared" / "testdata" / "eimzo-kat.json").read_text())
+KAT = json.loads((Path(__file__).resolve().parent / "data" / "eimzo-kat.json").read_text())
 ROOT_64 = KAT["national_root_certificate"]["der_base64"]
 ROOT_NAME = ("E=info@mitc.uz,C=UZ,L=100047\\, Toshkent sh.\\, Amir Temur shoh ko’chasi\\, 4 uy,"
              "O=Axborot texnologiyalari va kommunikatsiyalarini riv-sh vazirligi,"

@@ -72,13 +72,34 @@ class DomainGate:
         self._approved: set[str] = {d.lower() for d in store.load()} if store is not None else set()
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
+        self._stamp = self._file_stamp()
 
     def is_allowed(self, domain: str) -> bool:
         domain = domain.lower()
         if domain in LOCAL_DOMAINS or any(_matches(domain, p) for p in self.allowlist):
             return True
+        self._reload_if_changed()
         with self._lock:
             return domain in self._approved
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        path = getattr(self.store, "path", None)
+        try:
+            stat = path.stat() if path is not None else None
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size) if stat else None
+
+    def _reload_if_changed(self) -> None:
+        """`eimzo-agent sites revoke` edits the store while the agent runs: pick the change up."""
+        if self.store is None:
+            return
+        stamp = self._file_stamp()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            fresh = {d.lower() for d in self.store.load()}
+            with self._lock:
+                self._approved = fresh
 
     def install_keys(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """Remember domains whose keys verify; return the domains whose keys were found invalid."""
@@ -118,6 +139,7 @@ class DomainGate:
             with self._lock:
                 snapshot = sorted(self._approved - LOCAL_DOMAINS)
             self.store.save(snapshot)
+            self._stamp = self._file_stamp()
 
     def _verify(self, domain: str, key: str) -> bool | None:
         for verifier in self.verifiers:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,18 +67,29 @@ def failure(status: int, reason: str) -> dict[str, Any]:
     return {"success": False, "status": status, "reason": reason}
 
 
+#: Asks the person whether a not-yet-approved page may go on (site consent); True = allowed.
+ConsentHook = Callable[[CallContext, str], Awaitable[bool]]
+
+
 class Dispatcher:
-    def __init__(self, registry: Registry, policy: DomainPolicy, language: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        policy: DomainPolicy,
+        language: Callable[[], str],
+        consent: ConsentHook | None = None,
+    ) -> None:
         self.registry = registry
         self.policy = policy
         self.language = language
+        self.consent = consent
 
     async def handle(self, frame: str, context: CallContext) -> str:
         """Answer one request frame. Never raises (except cancellation): every failure becomes a reply."""
         lang = self.language()
         try:
             function, values = self._parse(frame)
-            self._check_domain(function, context)
+            await self._check_domain(function, context, lang)
             result = await function.handler(Call(function, values, context, lang))
         except EimzoError as exc:
             return encode_reply(self.error_reply(exc, lang))
@@ -117,13 +128,16 @@ class Dispatcher:
             raise function_not_found()
         return function, values
 
-    def _check_domain(self, function: PluginFunction, context: CallContext) -> None:
+    async def _check_domain(self, function: PluginFunction, context: CallContext, lang: str) -> None:
         if not function.needs_approved_domain:
             return
         if context.domain is None:
             raise EimzoError(Status.DOMAIN_UNKNOWN, "domain_unknown")
-        if not self.policy.is_allowed(context.domain):
-            raise EimzoError(Status.DOMAIN_NOT_ALLOWED, "domain_not_allowed", domain=context.domain)
+        if self.policy.is_allowed(context.domain):
+            return
+        if self.consent is not None and await self.consent(context, lang):
+            return
+        raise EimzoError(Status.DOMAIN_NOT_ALLOWED, "domain_not_allowed", domain=context.domain)
 
 
 def _as_text(value: Any) -> str:

@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 
 #: "pin" = a token's user PIN (plugins/hardware.py); asked exactly like a key password.
 #: "change_password" = one dialog asking current, new and repeated password (`ask_change`).
-PromptKind = Literal["password", "new_password", "repeat_new_password", "pin", "change_password"]
+#: "consent" = may this site use the signing keys at all? (policy/consent.py); answers "once", "always", "deny".
+PromptKind = Literal["password", "new_password", "repeat_new_password", "pin", "change_password", "consent"]
 #: "read_certificates" = x509.get_certificate_chain: the certificates in a .pfx are usually encrypted too.
 Operation = Literal["sign", "cosign", "verify_password", "change_password", "read_certificates",
-                    "login"]
+                    "login", "consent"]
 
 #: An askpass program answers with one line; anything longer is not a password.
 MAX_ANSWER_BYTES = 4096
@@ -53,6 +54,8 @@ class PromptRequest:
     def text(self) -> str:
         """The whole question as plain text, in the request's language."""
         t = lambda name, **kw: i18n.text(self.language, "prompt", name, **kw)  # noqa: E731
+        if self.kind == "consent":
+            return "\n".join((t("consent_question", site=self.site), t("consent_explain"), t("consent_askpass")))
         lines = []
         if self.retry:
             lines.append(t("wrong_pin" if self.kind == "pin" else "wrong_password"))
@@ -160,8 +163,10 @@ class NoPrompter:
 
     async def ask(self, request: PromptRequest) -> str | None:
         log.error(
-            "a site asked to use a key, but the agent cannot ask for its password: no display for the dialog "
-            "and no askpass program (use --askpass PROGRAM or set %s)",
+            "%s asked for something only the person can allow (%s), but the agent cannot ask: no display for the "
+            "dialog and no askpass program (use --askpass PROGRAM or set %s)",
+            request.site or "a site",
+            request.kind,
             "EIMZO_AGENT_ASKPASS",
         )
         return None

@@ -124,6 +124,10 @@ class TkPrompter:
     async def ask(self, request: PromptRequest) -> str | None:
         from eimzo_agent.ui.tk_password import build_password_dialog
 
+        if request.kind == "consent":
+            from eimzo_agent.ui.tk_consent import build_consent_dialog
+
+            return await self._show(request, lambda root, finish: build_consent_dialog(root, finish, request))
         if request.kind not in SECRET_KINDS:
             # A question this dialog cannot put (e.g. a yes/no one): a password entry would only confuse; the
             # safe answer is "cancelled".

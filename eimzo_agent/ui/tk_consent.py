@@ -1,0 +1,41 @@
+"""The site-consent dialog: "<site> asks to use your signing keys" — allow once, always allow, or deny.
+
+Deny has the keyboard focus and Escape/closing the window also deny: a person who dismisses a question they did
+not expect must never have granted anything.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from tkinter import ttk
+
+from eimzo_agent.ui.prompter import PromptRequest
+from eimzo_agent.ui.tk_widgets import WRAP, setup_style, site_banner, translator
+
+
+def build_consent_dialog(root: tk.Tk, finish: Callable[[str | None], None], request: PromptRequest) -> tk.Widget:
+    t = translator(request)
+    setup_style(root)
+    outer = ttk.Frame(root, padding=(20, 16, 20, 16))
+    outer.pack(fill="both", expand=True)
+    ttk.Label(outer, text=t("consent_heading"), style="Heading.TLabel").pack(anchor="w")
+    site_banner(outer, request).pack(fill="x", pady=(10, 12))
+    ttk.Label(outer, text=t("consent_question", site=request.site), wraplength=WRAP + 80, justify="left").pack(
+        anchor="w"
+    )
+    ttk.Label(outer, text=t("consent_explain"), style="Muted.TLabel", wraplength=WRAP + 80, justify="left").pack(
+        anchor="w", pady=(6, 12)
+    )
+    row = ttk.Frame(outer)
+    row.pack(fill="x")
+    # Tab order: deny, once, always; packed right to left so "deny" sits at the far right as "cancel" does.
+    deny = ttk.Button(row, text=t("consent_deny"), command=lambda: finish("deny"), default="active")
+    once = ttk.Button(row, text=t("consent_once"), command=lambda: finish("once"))
+    always = ttk.Button(row, text=t("consent_always"), command=lambda: finish("always"))
+    deny.pack(side="right")
+    once.pack(side="right", padx=(0, 8))
+    always.pack(side="right", padx=(0, 8))
+    for button, answer in ((deny, "deny"), (once, "once"), (always, "always")):
+        button.bind("<Return>", lambda _e, a=answer: finish(a))
+    return deny
