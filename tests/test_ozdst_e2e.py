@@ -16,12 +16,13 @@ import gostcrypto.gostsignature as gostsignature
 import pytest
 from agent_harness import PASSWORD, AgentProcess, Askpass, b64, make_askpass, mint, start_agent
 from asn1crypto import cms as asn1_cms
-from asn1crypto import core
+from asn1crypto import core, pem
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from eimzo_agent.crypto.cms_verify import verify_cms
 from eimzo_agent.crypto.gost94 import gost94_digest
 from eimzo_agent.keys.alias import build_alias
 from eimzo_agent.keys.pkcs12 import iter_safe_bags, parse_pfx
@@ -162,7 +163,21 @@ def assert_eimzo_layout(signer: Signer) -> None:
     assert isinstance(info["unsigned_attrs"], core.Void)
 
 
-def check_ozdst_cms(cms_der: bytes, content: bytes, *, signers: int = 1) -> list[Signer]:
+def anchors(setup: Setup) -> list[bytes]:
+    """The dev CAs the keys were minted from (O'zDSt CA in <ca>/ozdst, the RSA/EC one in <ca>)."""
+    ca = setup.root.parent / "ca"
+    return [pem.unarmor(path.read_bytes())[2] for path in (ca / "ozdst" / "ca.crt.pem", ca / "ca.crt.pem")]
+
+
+def ours_accepts(setup: Setup, cms_der: bytes, content: bytes | None = None) -> bool:
+    """Our own verifier (crypto/cms_verify.py): signatures, digests and chains to the dev CAs."""
+    return verify_cms(cms_der, content, trust_anchors=anchors(setup)).valid
+
+
+def check_ozdst_cms(cms_der: bytes, content: bytes, *, signers: int = 1, setup: Setup | None = None) -> list[Signer]:
+    if setup is not None:
+        attached = signers_of(cms_der)[0]["encap_content_info"]["content"]
+        assert ours_accepts(setup, cms_der, None if not isinstance(attached, core.Void) else content)
     signed_data, found = signers_of(cms_der)
     assert signed_data["version"].native == "v1"
     assert DIGEST_ALGORITHM_DER in [a.dump() for a in signed_data["digest_algorithms"]]
@@ -194,7 +209,7 @@ def test_create_pkcs7_attached_and_detached(setup: Setup) -> None:
     key_id = load(setup, "oz")
     attached = sign(setup, key_id, DOCUMENT)
     der = base64.b64decode(attached["pkcs7_64"])
-    (signer,) = check_ozdst_cms(der, DOCUMENT)
+    (signer,) = check_ozdst_cms(der, DOCUMENT, setup=setup)
     signed_data, _ = signers_of(der)
     assert [a.dump() for a in signed_data["digest_algorithms"]] == [DIGEST_ALGORITHM_DER]
     assert signed_data["encap_content_info"]["content"].native == DOCUMENT
@@ -209,7 +224,8 @@ def test_create_pkcs7_attached_and_detached(setup: Setup) -> None:
     assert DOCUMENT not in detached_der
     signed_data, _ = signers_of(detached_der)
     assert isinstance(signed_data["encap_content_info"]["content"], core.Void)
-    check_ozdst_cms(detached_der, DOCUMENT)
+    check_ozdst_cms(detached_der, DOCUMENT, setup=setup)
+    assert not ours_accepts(setup, detached_der, DOCUMENT[:-1] + b"!")
     for content in (b"", bytes(range(256)) * 4096):  # empty, and 1 MiB of binary
         check_ozdst_cms(base64.b64decode(sign(setup, key_id, content)["pkcs7_64"]), content)
 
@@ -223,6 +239,14 @@ def test_tampering_is_detected(setup: Setup) -> None:
     def flipped(data: bytes, index: int) -> bytes:
         return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
 
+    cms_der = base64.b64decode(sign(setup, key_id, DOCUMENT)["pkcs7_64"])
+    assert ours_accepts(setup, cms_der)
+    at = cms_der.index(DOCUMENT)
+    assert not ours_accepts(setup, flipped(cms_der, at + 5))  # content
+    # The signingTime in the signed attributes: after the certificates, so the last UTCTime of the CMS.
+    assert not ours_accepts(setup, flipped(cms_der, cms_der.rindex(b"\x17\x0d") + 2 + 11))
+    assert not ours_accepts(setup, flipped(cms_der, len(cms_der) - 3))  # signature (the last bytes: s||r)
+
     assert not signature_is_valid(flipped(DOCUMENT, 5), attrs, signature, cert)
     seconds = attrs.index(b"\x17\x0d") + 2 + 11  # last digit of the signingTime seconds: still a valid time
     assert not signature_is_valid(DOCUMENT, flipped(attrs, seconds), signature, cert)
@@ -235,7 +259,7 @@ def test_cosign_with_a_second_ozdst_key(setup: Setup) -> None:
     reply = setup.agent.call("append_pkcs7_attached", first["pkcs7_64"], load(setup, "oz2"), plugin="pkcs7")
     assert reply["success"] is True, reply
     der = base64.b64decode(reply["pkcs7_64"])
-    signers = check_ozdst_cms(der, DOCUMENT, signers=2)
+    signers = check_ozdst_cms(der, DOCUMENT, signers=2, setup=setup)
     original = signers_of(base64.b64decode(first["pkcs7_64"]))[1][0].info.dump()
     assert original in [s.info.dump() for s in signers]  # the first signer is kept byte for byte
     signed_data, _ = signers_of(der)
@@ -249,7 +273,7 @@ def test_cosign_an_rsa_signed_document_with_an_ozdst_key(setup: Setup) -> None:
     reply = setup.agent.call("append_pkcs7_attached", first["pkcs7_64"], load(setup, "oz"), plugin="pkcs7")
     assert reply["success"] is True, reply
     der = base64.b64decode(reply["pkcs7_64"])
-    signers = check_ozdst_cms(der, DOCUMENT, signers=2)
+    signers = check_ozdst_cms(der, DOCUMENT, signers=2, setup=setup)
     (rsa_signer,) = [s for s in signers if not is_ozdst(s)]
     assert len([s for s in signers if is_ozdst(s)]) == 1
     # The RSA signature still holds, checked by cryptography.

@@ -68,10 +68,11 @@ def test_tray_icon_docks_draws_and_quits(tmp_path: Path) -> None:
                                  "the tray icon window").split()[0])
                 # Docked = reparented into trayer's panel (an undocked pystray icon stays a child of the root).
                 _wait(lambda: _docked(screen, icon), 10, "the icon to dock into trayer")
-                time.sleep(0.3)  # the first Expose is drawn
-                with Image.open(screen.screenshot(icon, tmp_path / "icon.png")) as image:
-                    colours = {c for _, c in image.convert("RGB").getcolors(1 << 16) or []}
-                assert ICON_BLUE in colours, "the icon was not drawn"
+                def drawn() -> bool:  # the first Expose may take a moment on a busy machine
+                    with Image.open(screen.screenshot(icon, tmp_path / "icon.png")) as image:
+                        return ICON_BLUE in {c for _, c in image.convert("RGB").getcolors(1 << 16) or []}
+
+                _wait(drawn, 10, "the icon to be drawn in its colours")
 
                 screen.xdotool("mousemove", "--window", str(icon), "10", "10", "click", "1")
                 menu = int(_wait(lambda: screen.xdotool("search", "--onlyvisible", "--class", "^Menu$",

@@ -16,6 +16,7 @@ from eimzo_agent.ui.tk_widgets import WRAP, setup_style, site_banner, translator
 
 def build_consent_dialog(root: tk.Tk, finish: Callable[[str | None], None], request: PromptRequest) -> tk.Widget:
     t = translator(request)
+    root.title(f"eimzo-agent — {t('consent_heading')}")
     setup_style(root)
     outer = ttk.Frame(root, padding=(20, 16, 20, 16))
     outer.pack(fill="both", expand=True)

@@ -143,7 +143,8 @@ class Tray:
                     self.icon.update_menu()
                 except Exception as exc:  # the backend may not be running (yet, or any more)
                     log.debug("tray menu update: %s", exc)
-            self._wake.wait(REFRESH_SECONDS)
+            # Until docked, look for a tray every second (a panel starting after the agent, or a lost race).
+            self._wake.wait(REFRESH_SECONDS if self.docked() else 1.0)
             self._wake.clear()
 
     # --- plain X11: docking late, clicks and a Tk pop-up menu ----------------------------------------------
@@ -153,11 +154,41 @@ class Tray:
         if self.has_menu:
             return
         try:
-            if not self.icon._systray_manager and self.icon._get_systray_manager():
-                log.info("a system tray appeared: docking the icon")
-                self.icon.icon = icon_image()  # pystray docks when the icon is (re)drawn
+            if self._embedded():
+                return
+            if _system_tray_exists():
+                log.info("a system tray exists but holds no icon of ours: asking it to dock the icon")
+                # pystray runs this in its own X thread and docks when the icon is (re)drawn. Never touch
+                # pystray's X connection from here: Xlib connections are not thread-safe, and a request
+                # interleaved with pystray's own corrupted the docking (seen as an icon that never docked).
+                self.icon.icon = icon_image()
         except Exception as exc:
             log.debug("tray docking: %s", exc)
+
+    def docked(self) -> bool:
+        return self.has_menu or self._embedded()
+
+    def _embedded(self) -> bool:
+        """Whether the tray really took the icon (reparented its window), asked on our own X connection.
+
+        pystray only remembers that it *sent* the dock request; a tray that was still starting may have
+        missed it, and then only a new request helps.
+        """
+        if self.has_menu:
+            return True
+        window = getattr(self.icon, "_window", None)
+        if window is None:
+            return False
+        from Xlib import display
+
+        connection = display.Display()
+        try:
+            tree = connection.create_resource_object("window", window.id).query_tree()
+            return tree.parent.id != tree.root.id
+        except Exception:  # the window is gone (icon stopped)
+            return False
+        finally:
+            connection.close()
 
     def _enable_clicks(self) -> None:
         """pystray's X11 window selects no button events (pystray #151): add them so a left click arrives."""
@@ -172,6 +203,17 @@ class Tray:
 
     def _popup(self, _icon: object = None, _item: object = None) -> None:
         threading.Thread(target=popup_menu, args=(self.model.entries(),), name="tray-menu", daemon=True).start()
+
+
+def _system_tray_exists() -> bool:
+    """Whether an X system tray owns _NET_SYSTEM_TRAY_S0, asked on a short-lived connection of our own."""
+    from Xlib import X, display
+
+    connection = display.Display()
+    try:
+        return connection.get_selection_owner(connection.intern_atom("_NET_SYSTEM_TRAY_S0")) != X.NONE
+    finally:
+        connection.close()
 
 
 class _UndockedFilter(logging.Filter):
