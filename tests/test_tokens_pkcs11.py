@@ -174,9 +174,23 @@ def test_wrong_pin_three_times_then_cancelled(setup: Setup) -> None:
     assert setup.agent.call("create_pkcs7", b64(DOCUMENT), key_id, "no", plugin="pkcs7")["success"] is True
 
 
-def test_hardware_ids(setup: Setup) -> None:
-    several = setup.agent.call("create_pkcs7", b64(DOCUMENT), CKC, "no", plugin="pkcs7")
-    assert several["status"] == -9999 and "token.load_key" in several["reason"], several
+def test_hardware_ids(setup: Setup, tmp_path: Path) -> None:
+    # Several token keys: the person picks one (askpass answers its number), then types its PIN.
+    setup.askpass.answer("CANCEL", "choose_key")
+    cancelled = setup.agent.call("create_pkcs7", b64(DOCUMENT), CKC, "no", plugin="pkcs7")
+    assert cancelled == {"success": False, "status": -5001, "reason": "Операция отменена"}
+    setup.askpass.answer("2", "choose_key")
+    chosen = setup.agent.call("create_pkcs7", b64(DOCUMENT), "baikey", "no", plugin="pkcs7")
+    assert chosen["success"] is True, chosen
+    (tmp_path / "chosen.p7s").write_bytes(base64.b64decode(chosen["pkcs7_64"]))
+    verified = subprocess.run(["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in",
+                               str(tmp_path / "chosen.p7s"), "-CAfile", str(setup.ca_pem), "-out", "/dev/null"],
+                              capture_output=True, text=True, check=False)
+    assert verified.returncode == 0, verified.stderr
+    kinds = [q.split()[0] for q in setup.askpass.questions()]
+    assert kinds == ["choose_key", "choose_key", "pin"], kinds
+    (setup.askpass.directory / "choose_key").unlink()
+    setup.askpass.clear()
     idcard = setup.agent.call("create_pkcs7", b64(DOCUMENT), "idcard", "no", plugin="pkcs7")
     assert idcard["status"] == -9999 and "ID-карт" in idcard["reason"]
     assert setup.askpass.questions() == []

@@ -86,10 +86,20 @@ async def hardware_key(agent: Agent, call: Call) -> LoadedKey | None:
     keys = await asyncio.to_thread(store_of(agent).list_keys)
     if not keys:
         raise EimzoError(Status.OTHER, "token_key_none")
-    if len(keys) > 1:
-        # No chooser dialog yet: the page can pick with token.list_keys + token.load_key instead.
-        raise EimzoError(Status.OTHER, "token_key_ambiguous", count=len(keys))
-    return _loaded(keys[0], call.context.origin or "")
+    if len(keys) == 1:
+        return _loaded(keys[0], call.context.origin or "")
+    # Several token keys: the person picks one (E-IMZO: "Выберите крипто контейнер ключа и введите PIN-код").
+    labels = tuple(f"{key_label(k.alias)} — {k.token.label}" for k in keys)
+    answer = await agent.prompter.ask(
+        PromptRequest(kind="choose_key", site=call.context.origin or "", key_label="", operation="sign",
+                      language=call.language, choices=labels)
+    )
+    if answer is None:
+        raise EimzoError(Status.OPERATION_CANCELLED, "operation_cancelled")
+    choice = answer.strip()
+    if choice.isdigit() and 1 <= int(choice) <= len(keys):
+        return _loaded(keys[int(choice) - 1], call.context.origin or "")
+    raise EimzoError(Status.OPERATION_CANCELLED, "operation_cancelled")
 
 
 def _token_error(exc: TokenError) -> EimzoError:

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 #: "pin" = a token's user PIN (plugins/hardware.py); asked exactly like a key password.
 #: "change_password" = one dialog asking current, new and repeated password (`ask_change`).
 #: "consent" = may this site use the signing keys at all? (policy/consent.py); answers "once", "always", "deny".
-PromptKind = Literal["password", "new_password", "repeat_new_password", "pin", "change_password", "consent"]
+#: "choose_key" = which of several token keys to use (create_pkcs7 with "ckc"/"baikey"); answers its number (1…).
+PromptKind = Literal["password", "new_password", "repeat_new_password", "pin", "change_password", "consent",
+                     "choose_key"]
 #: "read_certificates" = x509.get_certificate_chain: the certificates in a .pfx are usually encrypted too.
 Operation = Literal["sign", "cosign", "verify_password", "change_password", "read_certificates",
                     "login", "consent"]
@@ -50,10 +52,15 @@ class PromptRequest:
     document: DocumentPreview | None = None
     #: Offer "remember for this site" (signing only: verify_password and change_password always ask).
     can_remember: bool = False
+    #: For "choose_key": the keys to choose from, as the person should recognise them.
+    choices: tuple[str, ...] = ()
 
     def text(self) -> str:
         """The whole question as plain text, in the request's language."""
         t = lambda name, **kw: i18n.text(self.language, "prompt", name, **kw)  # noqa: E731
+        if self.kind == "choose_key":
+            numbered = [f"{number}. {label}" for number, label in enumerate(self.choices, 1)]
+            return "\n".join((t("choose_key"), *numbered, t("site", site=self.site), t("choose_key_askpass")))
         if self.kind == "consent":
             return "\n".join((t("consent_question", site=self.site), t("consent_explain"), t("consent_askpass")))
         lines = []
@@ -123,6 +130,7 @@ class AskpassPrompter:
             EIMZO_AGENT_KEY=request.key_label,
             EIMZO_AGENT_OPERATION=request.operation,
             EIMZO_AGENT_ATTEMPT=str(request.attempt),
+            EIMZO_AGENT_CHOICES="\n".join(request.choices),
         )
         env.update(details_env(request))
         try:

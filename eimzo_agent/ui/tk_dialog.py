@@ -124,6 +124,10 @@ class TkPrompter:
     async def ask(self, request: PromptRequest) -> str | None:
         from eimzo_agent.ui.tk_password import build_password_dialog
 
+        if request.kind == "choose_key":
+            from eimzo_agent.ui.tk_choose import build_choose_dialog
+
+            return await self._show(request, lambda root, finish: build_choose_dialog(root, finish, request))
         if request.kind == "consent":
             from eimzo_agent.ui.tk_consent import build_consent_dialog
 
