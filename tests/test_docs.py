@@ -27,5 +27,5 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
     root = DOCS.parent
     readme = (root / "README.md").read_text().splitlines()
     commands = [line.split("#")[0].strip() for line in readme[:12] if line.startswith("bash ")]
-    assert commands == ["bash scripts/run.sh", "bash scripts/test.sh"]
+    assert commands == ["bash scripts/run.sh --demo", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (root / ".ci" / "run").read_text().splitlines()
