@@ -57,6 +57,14 @@ class ApprovedDomainStore:
             return set()
         return self._domains_of(data)
 
+    def stamp(self) -> tuple[int, int] | None:
+        """(mtime, size) of the file, None when absent: lets a running agent notice `eimzo-agent sites revoke`."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
     def save(self, domains: Iterable[str]) -> None:
         """Replace the file with `domains`; failures are logged, never raised (the approval still holds in memory)."""
         text = json.dumps({"version": _FORMAT_VERSION, "domains": sorted(set(domains))}, indent=1) + "\n"

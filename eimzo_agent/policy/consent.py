@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eimzo_agent.policy.approved_store import ApprovedDomainStore
@@ -115,12 +114,8 @@ class SiteConsent:
         return True
 
     def _file_stamp(self) -> tuple[int, int] | None:
-        path: Path | None = getattr(self.store, "path", None)
-        try:
-            stat = path.stat() if path is not None else None
-        except OSError:
-            return None
-        return (stat.st_mtime_ns, stat.st_size) if stat else None
+        stamp = getattr(self.store, "stamp", None)  # stores without a file (tests) never change behind our back
+        return stamp() if stamp is not None else None
 
     def _reload_if_changed(self) -> None:
         """`eimzo-agent sites revoke` edits the file while the agent runs: pick the change up."""
