@@ -1,40 +1,23 @@
 #!/usr/bin/env node
 /**
- * Builds the served copies of the browser client.
+ * Builds the classic-script (UMD) copy of the browser client from the ES module.
  *
- *   node browser_js/build.mjs          writes browser_js/eimzo-agent.js (the classic-script / UMD build, generated
- *                                      from eimzo-agent.mjs) and copies every served file into the Python package
- *                                      (eimzo_agent/server/static/), which the agent serves over HTTP
- *   node browser_js/build.mjs --check  changes nothing; exits 1 and names the files that are out of date
+ *   node browser_js/build.mjs          writes browser_js/eimzo-agent.js from eimzo-agent.mjs
+ *   node browser_js/build.mjs --check  changes nothing; exits 1 when eimzo-agent.js is out of date
+ *
+ * The agent serves browser_js/ and examples/demo-portal/ directly (eimzo_agent/server/static_files.py); built
+ * wheels carry them because setup.py copies them in, so there is no served copy to keep in step here.
  */
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
-const STATIC = join(ROOT, 'eimzo_agent', 'server', 'static');
 
 /** The global a classic <script> gets. */
 export const GLOBAL_NAME = 'EimzoAgent';
-
-/**
- * Served file (path under static/) → its source in the repository. The agent serves `static/<path>` at `/<path>`
- * (and `demo/index.html` at `/demo/` too); tests/test_static_files.py checks the served bytes against the sources.
- * @type {ReadonlyArray<[string, string]>}
- */
-export const SERVED_FILES = Object.freeze([
-  ['eimzo-agent.mjs', 'browser_js/eimzo-agent.mjs'],
-  ['eimzo-agent.js', 'browser_js/eimzo-agent.js'],
-  ['eimzo-agent.d.ts', 'browser_js/eimzo-agent.d.ts'],
-  ['compat/e-imzo.js', 'browser_js/compat/e-imzo.js'],
-  ['compat/e-imzo-client.js', 'browser_js/compat/e-imzo-client.js'],
-  ['demo/index.html', 'examples/demo-portal/index.html'],
-  ['demo/app.mjs', 'examples/demo-portal/app.mjs'],
-  ['demo/der.mjs', 'examples/demo-portal/der.mjs'],
-  ['demo/style.css', 'examples/demo-portal/style.css'],
-]);
 
 /**
  * The UMD build of an ES module that only declares top-level `export class|function|const|let` (no imports, no
@@ -81,13 +64,7 @@ export function umdFromModule(source) {
  */
 export function expectedOutputs() {
   const umd = Buffer.from(umdFromModule(readFileSync(join(HERE, 'eimzo-agent.mjs'), 'utf8')));
-  /** @type {Array<{path: string, content: Buffer}>} */
-  const outputs = [{ path: join(HERE, 'eimzo-agent.js'), content: umd }];
-  for (const [served, source] of SERVED_FILES) {
-    const content = source === 'browser_js/eimzo-agent.js' ? umd : readFileSync(join(ROOT, source));
-    outputs.push({ path: join(STATIC, served), content });
-  }
-  return outputs;
+  return [{ path: join(HERE, 'eimzo-agent.js'), content: umd }];
 }
 
 /**
@@ -118,7 +95,6 @@ function main() {
     return;
   }
   for (const { path, content } of outputs) {
-    mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, content);
   }
   console.log(stale.length ? `wrote ${stale.join(', ')}` : 'browser_js build: nothing to do');

@@ -1,11 +1,14 @@
 """The agent serves the browser client, the E-IMZO compatibility scripts and the demo portal over HTTP.
 
-The served files are copies (made by `node browser_js/build.mjs`) of browser_js/ and examples/demo-portal/: the
-bytes a browser gets must be exactly those sources.
+The served bytes must be exactly the sources in browser_js/ and examples/demo-portal/ — from a checkout, and from
+a built wheel, which carries them because setup.py copies them in.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 JS = "text/javascript; charset=utf-8"
 
 
-def source_of(static_name: str) -> Path:
+def source_of(name: str) -> Path:
     """Where a served file comes from in the repository."""
-    if static_name.startswith("demo/"):
-        return REPO / "examples" / "demo-portal" / static_name.removeprefix("demo/")
-    return REPO / "browser_js" / static_name
+    return REPO / name
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +40,23 @@ def get(agent: AgentProcess, path: str, method: str = "GET", extra: str = "") ->
     return http_exchange(agent.port, request.encode())
 
 
-def test_every_static_file_is_routed_and_comes_from_a_source() -> None:
-    on_disk = {p.relative_to(static_files.STATIC_DIR).as_posix() for p in static_files.STATIC_DIR.rglob("*")
-               if p.is_file()}
-    assert on_disk == set(static_files.ROUTES.values())
-    for name in on_disk:
+def test_every_route_has_its_source_and_no_copy_is_kept_in_the_package() -> None:
+    for name in static_files.ROUTES.values():
         assert source_of(name).is_file(), name
+    assert not static_files.STATIC_DIR.exists()  # one copy only: the checkout serves the sources themselves
+
+
+def test_a_built_wheel_carries_every_served_file(tmp_path: Path) -> None:
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path),
+         str(REPO)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    (wheel,) = tmp_path.glob("eimzo_agent-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        for name in set(static_files.ROUTES.values()):
+            assert archive.read(f"eimzo_agent/server/static/{name}") == source_of(name).read_bytes(), name
 
 
 @pytest.mark.parametrize("path", sorted(static_files.ROUTES))

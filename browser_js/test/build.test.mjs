@@ -1,4 +1,4 @@
-// The classic-script build and the copies the agent serves are generated from the sources and up to date.
+// The classic-script build is generated from the module and up to date.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -7,7 +7,7 @@ import vm from 'node:vm';
 import { GLOBAL_NAME, expectedOutputs, staleOutputs, umdFromModule } from '../build.mjs';
 import * as esm from '../eimzo-agent.mjs';
 
-test('eimzo-agent.js and the served copies are current (run `node browser_js/build.mjs` after editing)', () => {
+test('eimzo-agent.js is current (run `node browser_js/build.mjs` after editing eimzo-agent.mjs)', () => {
   assert.deepEqual(staleOutputs(expectedOutputs()), []);
 });
 

@@ -1,8 +1,8 @@
 """Files the agent serves on its HTTP side: the browser client, E-IMZO compatibility scripts, the demo portal.
 
-The files live in `server/static/` (package data). They are copies, made by `node browser_js/build.mjs`, of
-`browser_js/` and `examples/demo-portal/`; a test checks that the served bytes equal those sources. Pure
-lookups here; `http.py` turns an `Asset` into a response.
+There is one copy of each file: its source in `browser_js/` or `examples/demo-portal/`. A checkout (and an editable
+install) serves them from there; a built wheel carries them under `server/static/`, put there by `setup.py` at
+build time. Pure lookups here; `http.py` turns an `Asset` into a response.
 """
 
 from __future__ import annotations
@@ -12,21 +12,24 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+#: In a built wheel: the sources below, at the same relative paths (setup.py copies them there).
 STATIC_DIR = Path(__file__).with_name("static")
+#: In a checkout: the repository itself.
+SOURCE_DIR = Path(__file__).resolve().parents[2]
 
-#: URL path → file under static/.
+#: URL path → the file's path in the repository. setup.py reads this table to bundle the files into wheels.
 ROUTES: dict[str, str] = {
-    "/eimzo-agent.js": "eimzo-agent.js",
-    "/eimzo-agent.mjs": "eimzo-agent.mjs",
-    "/eimzo-agent.d.ts": "eimzo-agent.d.ts",
-    "/compat/e-imzo.js": "compat/e-imzo.js",
-    "/compat/e-imzo-client.js": "compat/e-imzo-client.js",
-    "/e-imzo.js": "compat/e-imzo.js",  # where E-IMZO itself serves its client
-    "/demo/": "demo/index.html",
-    "/demo/index.html": "demo/index.html",
-    "/demo/app.mjs": "demo/app.mjs",
-    "/demo/der.mjs": "demo/der.mjs",
-    "/demo/style.css": "demo/style.css",
+    "/eimzo-agent.js": "browser_js/eimzo-agent.js",
+    "/eimzo-agent.mjs": "browser_js/eimzo-agent.mjs",
+    "/eimzo-agent.d.ts": "browser_js/eimzo-agent.d.ts",
+    "/compat/e-imzo.js": "browser_js/compat/e-imzo.js",
+    "/compat/e-imzo-client.js": "browser_js/compat/e-imzo-client.js",
+    "/e-imzo.js": "browser_js/compat/e-imzo.js",  # where E-IMZO itself serves its client
+    "/demo/": "examples/demo-portal/index.html",
+    "/demo/index.html": "examples/demo-portal/index.html",
+    "/demo/app.mjs": "examples/demo-portal/app.mjs",
+    "/demo/der.mjs": "examples/demo-portal/der.mjs",
+    "/demo/style.css": "examples/demo-portal/style.css",
 }
 
 #: Paths answered with a redirect to the canonical one.
@@ -87,10 +90,14 @@ def find(path: str) -> Asset | None:
 
 @cache
 def _load(name: str) -> Asset | None:
-    file = STATIC_DIR / name
-    try:
-        body = file.read_bytes()
-    except OSError:
+    for root in (STATIC_DIR, SOURCE_DIR):
+        file = root / name
+        try:
+            body = file.read_bytes()
+            break
+        except OSError:
+            continue
+    else:
         return None  # a broken install: answer 404 rather than fail the connection
     content_type = _CONTENT_TYPES.get(file.suffix, "application/octet-stream")
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
