@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,17 +23,7 @@ from agent_harness import PASSWORD, make_askpass, mint, start_agent
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-
-
-def measure(fn: Callable[[], object], calls: int) -> tuple[float, float]:
-    fn()  # warm-up
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.9)]
+from timing import measure, print_table
 
 
 def raw_sign(pfx: Path) -> Callable[[], object]:
@@ -78,10 +66,7 @@ def main() -> int:
                 rows.append((f"raw cryptography sign, {label}", *measure(raw_sign(pfx), args.calls)))
         finally:
             agent.stop()
-    print(f"eimzo-agent latency, {args.calls} calls each (ms)")
-    print(f"{'':44} {'median':>8} {'p90':>8}")
-    for label, median, p90 in rows:
-        print(f"{label:44} {median:8.2f} {p90:8.2f}")
+    print_table(f"eimzo-agent latency, {args.calls} calls each (ms)", rows)
     return 0
 
 

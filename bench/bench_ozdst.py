@@ -16,9 +16,10 @@ import ctypes
 import ctypes.util
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
+
+from timing import measure
 
 from eimzo_agent.crypto import gost94, ozdst
 from eimzo_agent.crypto.gost94 import PurePythonGost94
@@ -50,17 +51,6 @@ def throughput(fn: Callable[[bytes], bytes], data: bytes, passes: int = 5) -> fl
         fn(data)
         best = min(best, time.perf_counter() - start)
     return len(data) / best / 1e6
-
-
-def latency(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    fn()  # warm-up: builds the fixed-base table of the curve
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.9)]
 
 
 def cpu_model() -> str:
@@ -105,7 +95,7 @@ def bench_signature(runs: int) -> None:
     print(f"O'zDSt 1092 (GOST R 34.10-2001) on {curve.name}, {runs} runs     median ms   p90 ms")
     for label, fn in (("sign_digest", lambda: ozdst.sign_digest(curve, d, digest)),
                       ("verify_digest", lambda: ozdst.verify_digest(curve, public, digest, signature))):
-        median, p90 = latency(fn, runs)
+        median, p90 = measure(fn, runs)
         print(f"  {label:<52}{median:8.3f} {p90:8.3f}")
     try:
         import gostcrypto.gostsignature as gs
@@ -118,7 +108,7 @@ def bench_signature(runs: int) -> None:
     few = max(10, runs // 10)
     for label, fn in ((f"gostcrypto sign (for scale, {few} runs)", lambda: other.sign(key, rev)),
                       (f"gostcrypto verify (for scale, {few} runs)", lambda: other.verify(pub, rev, r_s))):
-        median, p90 = latency(fn, few)
+        median, p90 = measure(fn, few)
         print(f"  {label:<52}{median:8.3f} {p90:8.3f}")
 
 

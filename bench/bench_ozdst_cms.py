@@ -14,30 +14,16 @@ import argparse
 import base64
 import hashlib
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from agent_harness import make_askpass, mint, start_agent
+from timing import measure, print_table
 
 from eimzo_agent.crypto.gost94 import gost94_digest
-
-
-def measure(fn: Callable[[], object], calls: int) -> tuple[float, float]:
-    """(median, p90) in milliseconds over `calls` runs after one warm-up."""
-    fn()
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.9))]
 
 
 def main() -> int:
@@ -72,10 +58,7 @@ def main() -> int:
             agent.stop()
     rows.append(("raw hash in-process, GOST R 34.11-94", *measure(lambda: gost94_digest(document), 3)))
     rows.append(("raw hash in-process, SHA-256", *measure(lambda: hashlib.sha256(document).digest(), 3)))
-    print(f"create_pkcs7 of a {args.megabytes:g} MB document, {args.calls} calls each (ms)")
-    print(f"{'':44} {'median':>10} {'p90':>10}")
-    for label, median, p90 in rows:
-        print(f"{label:44} {median:10.1f} {p90:10.1f}")
+    print_table(f"create_pkcs7 of a {args.megabytes:g} MB document, {args.calls} calls each (ms)", rows, decimals=1)
     return 0
 
 

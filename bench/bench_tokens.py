@@ -14,11 +14,8 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -27,19 +24,9 @@ import pkcs11
 from agent_harness import make_askpass, start_agent
 from pkcs11 import Attribute, Mechanism, ObjectClass
 from softhsm import MODULE, PIN, make_softhsm, mint_pfx
+from timing import measure, print_table
 
 DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420") + bytes(32)
-
-
-def measure(fn: Callable[[], object], calls: int) -> tuple[float, float]:
-    fn()  # warm-up
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.9)]
 
 
 def main() -> int:
@@ -95,10 +82,7 @@ def main() -> int:
                 rows.append((f"python-pkcs11 login+sign+logout, {label}", *measure(with_login, args.calls)))
         finally:
             agent.stop()
-    print(f"token signing latency (SoftHSM2), {args.calls} calls each (ms)")
-    print(f"{'':44} {'median':>8} {'p90':>8}")
-    for label, median, p90 in rows:
-        print(f"{label:44} {median:8.2f} {p90:8.2f}")
+    print_table(f"token signing latency (SoftHSM2), {args.calls} calls each (ms)", rows)
     return 0
 
 

@@ -25,30 +25,25 @@ log = logging.getLogger(__name__)
 PFX_KEY_STORE = "PFX_KEY_STORE"
 
 
+#: Each key-store failure as E-IMZO says it: status and reason text (the detail, with paths, stays in the log).
+_KEY_ERRORS: dict[KeyErrorKind, tuple[int, str]] = {
+    KeyErrorKind.DISK_NOT_FOUND: (Status.DISK_NOT_FOUND, "disk_not_found"),
+    KeyErrorKind.BAD_PATH: (Status.PATH_INVALID, "path_invalid"),
+    KeyErrorKind.BAD_FILE_NAME: (Status.FILE_NAME_INVALID, "file_name_invalid"),
+    KeyErrorKind.FILE_NOT_FOUND: (Status.KEY_FILE_MISSING, "key_file_missing"),
+    KeyErrorKind.ALIAS_NOT_FOUND: (Status.ALIAS_NOT_IN_PFX, "alias_not_in_pfx"),
+    KeyErrorKind.UNSUPPORTED: (Status.OTHER, "key_algorithm_unsupported"),
+    KeyErrorKind.KEY_MISMATCH: (Status.OTHER, "key_mismatch"),
+    KeyErrorKind.FILE_EXISTS: (Status.FILE_EXISTS, "file_exists"),
+    KeyErrorKind.WRITE_FAILED: (Status.OTHER, "key_file_write_failed"),
+}
+
+
 def eimzo_error(exc: KeyStoreError, *, alias: str = "", name: str = "") -> EimzoError:
-    """Map a key-store failure to E-IMZO's status and reason; the detail (paths) stays in the log."""
+    """Map a key-store failure to E-IMZO's status and reason; anything else reads as a damaged key file."""
     log.info("key store: %s", exc)
-    match exc.kind:
-        case KeyErrorKind.DISK_NOT_FOUND:
-            return EimzoError(Status.DISK_NOT_FOUND, "disk_not_found")
-        case KeyErrorKind.BAD_PATH:
-            return EimzoError(Status.PATH_INVALID, "path_invalid")
-        case KeyErrorKind.BAD_FILE_NAME:
-            return EimzoError(Status.FILE_NAME_INVALID, "file_name_invalid")
-        case KeyErrorKind.FILE_NOT_FOUND:
-            return EimzoError(Status.KEY_FILE_MISSING, "key_file_missing")
-        case KeyErrorKind.ALIAS_NOT_FOUND:
-            return EimzoError(Status.ALIAS_NOT_IN_PFX, "alias_not_in_pfx", alias=alias, name=name)
-        case KeyErrorKind.UNSUPPORTED:
-            return EimzoError(Status.OTHER, "key_algorithm_unsupported")
-        case KeyErrorKind.KEY_MISMATCH:
-            return EimzoError(Status.OTHER, "key_mismatch")
-        case KeyErrorKind.FILE_EXISTS:
-            return EimzoError(Status.FILE_EXISTS, "file_exists")
-        case KeyErrorKind.WRITE_FAILED:
-            return EimzoError(Status.OTHER, "key_file_write_failed")
-        case _:
-            return EimzoError(Status.OTHER, "key_file_damaged")
+    status, reason = _KEY_ERRORS.get(exc.kind, (Status.OTHER, "key_file_damaged"))
+    return EimzoError(status, reason, alias=alias, name=name)
 
 
 def key_label(alias: str) -> str:

@@ -42,9 +42,16 @@ class ApprovedDomainStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None  # the file as we last read or wrote it
+
+    def changed(self) -> set[str] | None:
+        """The domains, when someone else rewrote the file since we last read or wrote it (e.g. `eimzo-agent sites
+        revoke` while the agent runs); None when it is as we left it."""
+        return None if self.stamp() == self._stamp else self.load()
 
     def load(self) -> set[str]:
         """The remembered domains; empty (with a logged warning) when the file is missing, damaged or unreadable."""
+        self._stamp = self.stamp()
         try:
             if self.path.stat().st_size > _MAX_FILE_BYTES:
                 log.warning("%s is larger than %d bytes; ignoring it", self.path, _MAX_FILE_BYTES)
@@ -58,7 +65,7 @@ class ApprovedDomainStore:
         return self._domains_of(data)
 
     def stamp(self) -> tuple[int, int] | None:
-        """(mtime, size) of the file, None when absent: lets a running agent notice `eimzo-agent sites revoke`."""
+        """(mtime, size) of the file, None when absent."""
         try:
             stat = self.path.stat()
         except OSError:
@@ -73,6 +80,7 @@ class ApprovedDomainStore:
                 self._make_private_directory()
                 # A new file is created 0600; temp file + rename, so a crash never leaves half a list.
                 write_file_atomically(self.path, text.encode("utf-8"))
+                self._stamp = self.stamp()
             except (OSError, KeyStoreError) as exc:
                 log.warning("cannot save the approved-domain list %s: %s", self.path, exc)
 

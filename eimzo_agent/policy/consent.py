@@ -36,7 +36,6 @@ class SiteConsent:
         self._denied: set[str] = set()
         self._pending: dict[str, asyncio.Future[bool]] = {}
         self._lock = threading.Lock()
-        self._stamp = self._file_stamp()
 
     def allowed(self, domain: str) -> bool:
         """Without asking: did the person already allow this domain?"""
@@ -57,7 +56,6 @@ class SiteConsent:
             snapshot = sorted(self._always)
         if known and self.store is not None:
             self.store.save(snapshot)
-            self._stamp = self._file_stamp()
         return known
 
     async def request(self, context: CallContext, language: str) -> bool:
@@ -110,20 +108,11 @@ class SiteConsent:
                 return False
         if self.store is not None:
             self.store.save(snapshot)
-            self._stamp = self._file_stamp()
         return True
-
-    def _file_stamp(self) -> tuple[int, int] | None:
-        stamp = getattr(self.store, "stamp", None)  # stores without a file (tests) never change behind our back
-        return stamp() if stamp is not None else None
 
     def _reload_if_changed(self) -> None:
         """`eimzo-agent sites revoke` edits the file while the agent runs: pick the change up."""
-        if self.store is None:
-            return
-        stamp = self._file_stamp()
-        if stamp != self._stamp:
-            self._stamp = stamp
-            fresh = set(self.store.load())
+        fresh = self.store.changed() if self.store is not None else None
+        if fresh is not None:
             with self._lock:
-                self._always = fresh
+                self._always = set(fresh)

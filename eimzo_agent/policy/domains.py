@@ -72,7 +72,6 @@ class DomainGate:
         self._approved: set[str] = {d.lower() for d in store.load()} if store is not None else set()
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
-        self._stamp = self._file_stamp()
 
     def is_allowed(self, domain: str) -> bool:
         domain = domain.lower()
@@ -82,20 +81,13 @@ class DomainGate:
         with self._lock:
             return domain in self._approved
 
-    def _file_stamp(self) -> tuple[int, int] | None:
-        stamp = getattr(self.store, "stamp", None)  # stores without a file (tests) never change behind our back
-        return stamp() if stamp is not None else None
-
     def _reload_if_changed(self) -> None:
         """`eimzo-agent sites revoke` edits the store while the agent runs: pick the change up."""
-        if self.store is None:
-            return
-        stamp = self._file_stamp()
-        if stamp != self._stamp:
-            self._stamp = stamp
-            fresh = {d.lower() for d in self.store.load()}
+        changed = getattr(self.store, "changed", None)  # stores without a file never change behind our back
+        fresh = changed() if changed is not None else None
+        if fresh is not None:
             with self._lock:
-                self._approved = fresh
+                self._approved = {d.lower() for d in fresh}
 
     def install_keys(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
         """Remember domains whose keys verify; return the domains whose keys were found invalid."""
@@ -135,7 +127,6 @@ class DomainGate:
             with self._lock:
                 snapshot = sorted(self._approved - LOCAL_DOMAINS)
             self.store.save(snapshot)
-            self._stamp = self._file_stamp()
 
     def _verify(self, domain: str, key: str) -> bool | None:
         for verifier in self.verifiers:
