@@ -142,12 +142,13 @@ class WebSocketSession:
     ) -> None:
         self.agent = agent
         self.limiter = limiter
-        self.site = self._site_key(origin)
         self.reader = reader
         self.writer = writer
         self.request = request
         self.keep = "keepConnection" in request.query
         self.context = CallContext(origin=origin, connection_id=next(_connection_ids))
+        #: Limits count per domain (more sockets buy no more requests); pages without a usable Origin share by text.
+        self.site = self.context.domain or f"origin:{origin!r}"
         # No extensions: permessage-deflate would let a small frame inflate into a huge message.
         self.protocol = ServerProtocol(max_size=agent.config.max_frame_bytes, extensions=None)
         self._fragments: list[bytes] = []
@@ -215,12 +216,6 @@ class WebSocketSession:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
-
-    @staticmethod
-    def _site_key(origin: str | None) -> str:
-        from eimzo_agent.protocol.origin import domain_of
-
-        return domain_of(origin) or f"origin:{origin!r}"
 
     async def _answer(self, frame: bytes) -> str:
         if self.limiter is not None and not self.limiter.try_start(self.site):
