@@ -25,6 +25,7 @@ from asn1crypto import pkcs12 as asn1_pkcs12
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from pfx_inspect import certificate_bags, key_bag_attributes, protection
 
 from eimzo_agent.crypto import ozdst
 from eimzo_agent.crypto.cms import create_pkcs7, read_signed_data
@@ -45,8 +46,18 @@ from eimzo_agent.dev.ozdst_ca import OzdstCa, ensure_ozdst_ca, issue_certificate
 from eimzo_agent.keys import pkcs12 as store
 from eimzo_agent.keys.alias import build_alias
 from eimzo_agent.keys.errors import KeyErrorKind, KeyStoreError
-from eimzo_agent.keys.ozdst_backend import OzdstBackend, serialize_ozdst_pfx
-from eimzo_agent.keys.pkcs12 import change_pfx_password, list_aliases, open_pfx, parse_pfx, serialize_pfx
+from eimzo_agent.keys.pkcs12 import bags, change_pfx_password, list_aliases, open_pfx, parse_pfx, serialize_pfx
+from eimzo_agent.keys.pkcs12.bags import (
+    build_attributes,
+    data_content,
+    encrypted_content,
+    pfx_of,
+    shrouded_key_bag,
+)
+from eimzo_agent.keys.pkcs12.mac import mac_data
+from eimzo_agent.keys.pkcs12.ozdst_backend import OzdstBackend
+from eimzo_agent.keys.pkcs12.ozdst_writer import serialize_ozdst_pfx
+from eimzo_agent.keys.pkcs12.pbe import PbeScheme
 
 PASSWORD = "Parol-123-Test"
 KAT_PATH = Path(__file__).resolve().parent / "data" / "eimzo-kat.json"
@@ -421,6 +432,45 @@ def test_change_password(pfx_a: tuple[bytes, asn1_x509.Certificate], key_a: Ozds
     assert kind_of(change_pfx_password, data, "wrong", "x") is KeyErrorKind.WRONG_PASSWORD
 
 
+def test_change_password_keeps_the_ozdst_layout(pfx_a: tuple[bytes, asn1_x509.Certificate]) -> None:
+    data, _ = pfx_a
+    rewritten = change_pfx_password(data, PASSWORD, "Yangi-Parol-456")
+    assert protection(rewritten) == protection(data) == {
+        "mac": ("sha1", 2048), "keys": [("pkcs12_sha1_tripledes_3key", 2048)],
+        "containers": [("pkcs12_sha1_tripledes_3key", 2048)],
+    }
+    assert key_bag_attributes(rewritten) == key_bag_attributes(data)
+    assert certificate_bags(rewritten, "Yangi-Parol-456") == certificate_bags(data, PASSWORD)
+
+
+def test_change_password_keeps_a_modern_ozdst_files_scheme_and_name(
+        ca: OzdstCa, key_a: OzdstPrivateKey, pfx_a: tuple[bytes, asn1_x509.Certificate]) -> None:
+    """Regression: O'zDSt files were rewritten as 3DES / SHA-1 / 2048 with the friendlyName lower-cased."""
+    _, cert = pfx_a
+    scheme = PbeScheme("1.2.840.113549.1.5.13", 5000, 16, "1.2.840.113549.2.11", "2.16.840.1.101.3.4.1.42")
+    attributes = build_attributes("Mixed Case Name", b"key-1")
+    key_bag = shrouded_key_bag(key_a.pkcs8_der(), PASSWORD, scheme, attributes)
+    certs = asn1_pkcs12.SafeContents([bags.cert_bag(cert.dump(), attributes),
+                                      bags.cert_bag(ca.certificate.dump(), None)])
+    auth_safe = asn1_pkcs12.AuthenticatedSafe([
+        data_content(asn1_pkcs12.SafeContents([key_bag]).dump()),
+        encrypted_content(certs.dump(), PASSWORD, scheme),
+    ]).dump()
+    data = pfx_of(auth_safe, mac_data(auth_safe, PASSWORD, "sha512", 5000, 16))
+    expected = {"mac": ("sha512", 5000), "keys": [("pbes2", "sha512", "aes256_cbc", 5000)],
+                "containers": [("pbes2", "sha512", "aes256_cbc", 5000)]}
+    assert protection(data) == expected
+    assert open_pfx(data, PASSWORD, "mixed case name").signer.private_key == key_a
+
+    rewritten = change_pfx_password(data, PASSWORD, "Yangi-Parol-456", "MIXED CASE NAME")
+    assert protection(rewritten) == expected
+    assert key_bag_attributes(rewritten) == key_bag_attributes(data)
+    assert certificate_bags(rewritten, "Yangi-Parol-456") == certificate_bags(data, PASSWORD)
+    opened = open_pfx(rewritten, "Yangi-Parol-456", "mixed case name")
+    assert opened.signer.private_key == key_a and opened.certificate.dump() == cert.dump()
+    assert kind_of(open_pfx, rewritten, PASSWORD) is KeyErrorKind.WRONG_PASSWORD
+
+
 def test_writer_refuses_empty_password(pfx_a: tuple[bytes, asn1_x509.Certificate], key_a: OzdstPrivateKey) -> None:
     _, cert = pfx_a
     with pytest.raises(ValueError, match="non-empty password"):
@@ -433,7 +483,7 @@ def test_backend_leaves_other_keys_alone(tmp_path: Path) -> None:
     data = path.read_bytes()
     assert OzdstBackend().open(data, PASSWORD) is None
     assert isinstance(open_pfx(data, PASSWORD).signer.private_key, ec.EllipticCurvePrivateKey)
-    names = [backend.name for backend in store._BACKENDS]
+    names = [backend.name for backend in store.registered_backends()]
     assert names.index("cryptography") < names.index("ozdst")
 
 

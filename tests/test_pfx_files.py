@@ -25,6 +25,7 @@ from eimzo_agent.keys.errors import KeyErrorKind, KeyStoreError
 from eimzo_agent.keys.pfx_files import (
     MAX_KEY_FILE_SIZE,
     PfxFileEntry,
+    key_folders,
     list_all_certificates,
     list_certificates,
     read_key_file,
@@ -103,6 +104,12 @@ def test_lower_case_dskeys_and_upper_case_extension(disk: Disk) -> None:
     _write(disk.root / "Key.Pfx", make_pfx("cn=mixed"))
     entries = list_certificates(disk, read_aliases=read_aliases)
     assert _simple(entries) == [("", "Key", "cn=mixed"), ("DSKEYS", "DS3000", "cn=upper ext")]
+
+
+def test_key_folders_are_the_roots_and_their_dskeys(disk: Disk, tmp_path: Path) -> None:
+    (disk.root / "dskeys").mkdir()
+    bare = Disk(label=f"{tmp_path}/bare/", root=tmp_path / "bare")
+    assert key_folders([disk, bare]) == [disk.root, disk.root / "dskeys", bare.root]
 
 
 def test_sorted_by_path_then_name(disk: Disk) -> None:

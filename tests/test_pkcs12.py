@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import os
 import shutil
-import stat
 import subprocess
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pfx_inspect import certificate_bags, key_bag_attributes, protection
 
 from eimzo_agent.crypto.signer import CryptographySigner
 from eimzo_agent.keys import pkcs12 as store
@@ -36,8 +36,8 @@ from eimzo_agent.keys.pkcs12 import (
     register_backend,
     serialize_pfx,
     unregister_backend,
-    write_file_atomically,
 )
+from eimzo_agent.keys.pkcs12 import rc2 as rc2_module
 
 PASSWORD = "Secret-Pass123"
 OPENSSL = shutil.which("openssl")
@@ -512,50 +512,94 @@ def test_change_password(ca) -> None:
     assert kind_of(change_pfx_password, data, "wrong", "x") is KeyErrorKind.WRONG_PASSWORD
 
 
+NEW_PASSWORD = "Другой-пароль1"
+
+
 @needs_openssl
-def test_change_password_rewrites_modern_files_the_legacy_way(openssl_material) -> None:
-    data = export(openssl_material, "tochange.pfx", "-name", "Some Alias")
-    changed = change_pfx_password(data, PASSWORD, "Другой-пароль1")
-    assert parse_pfx(changed)["mac_data"]["mac"]["digest_algorithm"]["algorithm"].native == "sha1"
-    reopened = open_pfx(changed, "Другой-пароль1", "some alias")
-    assert reopened.certificate.dump() == der(issue_cert(openssl_material))
-    out = openssl_material["dir"] / "changed.pfx"
+def test_change_password_keeps_a_modern_files_scheme_names_and_certificates(openssl_material) -> None:
+    """Regression: the password change rewrote every file as 3DES / SHA-1 / 2048 with a lower-cased name."""
+    data = export(openssl_material, "modern-change.pfx", "-name", "Some Alias", "-iter", "10000")
+    before = protection(data)
+    assert before == {"mac": ("sha256", 10000), "keys": [("pbes2", "sha256", "aes256_cbc", 10000)],
+                      "containers": [("pbes2", "sha256", "aes256_cbc", 10000)]}
+    changed = change_pfx_password(data, PASSWORD, NEW_PASSWORD)
+    assert protection(changed) == before
+    assert key_bag_attributes(changed) == key_bag_attributes(data)  # "Some Alias", case and encoding kept
+    assert certificate_bags(changed, NEW_PASSWORD) == certificate_bags(data, PASSWORD)
+    assert open_pfx(changed, NEW_PASSWORD, "some alias").certificate.dump() == der(issue_cert(openssl_material))
+    assert kind_of(open_pfx, changed, PASSWORD) is KeyErrorKind.WRONG_PASSWORD
+    out = openssl_material["dir"] / "modern-changed.pfx"
     out.write_bytes(changed)
-    openssl("pkcs12", "-in", str(out), "-nokeys", "-passin", "pass:Другой-пароль1")  # OpenSSL agrees
+    report = subprocess.run([OPENSSL, "pkcs12", "-in", str(out), "-info", "-nodes", "-passin", f"pass:{NEW_PASSWORD}"],
+                            capture_output=True, text=True, check=True)
+    assert "friendlyName: Some Alias" in report.stdout
+    assert "MAC: sha256, Iteration 10000" in report.stderr
+    assert "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256" in report.stderr
+    assert "PRIVATE KEY-----" in report.stdout  # OpenSSL decrypts the key with the new password
 
 
-# ---------------------------------------------------------------------------------------------- writing files
+@needs_openssl
+@pytest.mark.skipif(not legacy_supported(), reason="OpenSSL legacy provider missing")
+def test_change_password_keeps_a_legacy_file_legacy(openssl_material) -> None:
+    data = export(openssl_material, "legacy-change.pfx", "-legacy", "-name", "Old Alias")
+    assert protection(data) == {"mac": ("sha1", 2048), "keys": [("pkcs12_sha1_tripledes_3key", 2048)],
+                                "containers": [("pkcs12_sha1_rc2_40", 2048)]}
+    changed = change_pfx_password(data, PASSWORD, NEW_PASSWORD)
+    # Still PKCS#12 PBE and an HMAC-SHA1 MAC (what old E-IMZO builds read); RC2-40 is not written again.
+    assert protection(changed) == {"mac": ("sha1", 2048), "keys": [("pkcs12_sha1_tripledes_3key", 2048)],
+                                   "containers": [("pkcs12_sha1_tripledes_3key", 2048)]}
+    assert key_bag_attributes(changed) == key_bag_attributes(data)
+    assert certificate_bags(changed, NEW_PASSWORD) == certificate_bags(data, PASSWORD)
+    out = openssl_material["dir"] / "legacy-changed.pfx"
+    out.write_bytes(changed)
+    openssl("pkcs12", "-in", str(out), "-nodes", "-legacy", "-passin", f"pass:{NEW_PASSWORD}")
 
 
-def test_write_file_atomically_keeps_mode(tmp_path: Path) -> None:
-    tmp_path = tmp_path / "keys"
-    tmp_path.mkdir()
-    target = tmp_path / "DS1234567890001.pfx"
-    target.write_bytes(b"old")
-    target.chmod(0o640)
-    write_file_atomically(target, b"new")
-    assert target.read_bytes() == b"new"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+@needs_openssl
+def test_change_password_raises_low_iteration_counts_and_keeps_no_mac(openssl_material) -> None:
+    data = export(openssl_material, "weak-change.pfx", "-name", "w", "-iter", "100", "-nomac")
+    assert protection(data) == {"mac": None, "keys": [("pbes2", "sha256", "aes256_cbc", 100)], "containers": []}
+    changed = change_pfx_password(data, PASSWORD, NEW_PASSWORD)
+    assert protection(changed) == {"mac": None, "keys": [("pbes2", "sha256", "aes256_cbc", 2048)], "containers": []}
+    assert open_pfx(changed, NEW_PASSWORD).alias == "w"
+    assert kind_of(open_pfx, changed, PASSWORD) is KeyErrorKind.WRONG_PASSWORD
 
 
-def test_write_file_atomically_new_file_is_private(tmp_path: Path) -> None:
-    target = tmp_path / "new.pfx"
-    write_file_atomically(target, b"data")
-    assert target.read_bytes() == b"data"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+@needs_openssl
+def test_change_password_refuses_what_it_cannot_re_create(openssl_material) -> None:
+    data = export(openssl_material, "camellia-change.pfx", "-keypbe", "CAMELLIA-256-CBC", "-name", "c")
+    assert kind_of(change_pfx_password, data, PASSWORD, NEW_PASSWORD) is KeyErrorKind.UNSUPPORTED
 
 
-def test_write_file_atomically_failure_leaves_no_trace(tmp_path: Path) -> None:
-    tmp_path = tmp_path / "keys"
-    tmp_path.mkdir()
-    target = tmp_path / "occupied"
-    target.mkdir()  # os.replace cannot put a file over a directory
-    (target / "inside").write_bytes(b"keep")
-    assert kind_of(write_file_atomically, target, b"data") is KeyErrorKind.WRITE_FAILED
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied"]
-    assert (target / "inside").read_bytes() == b"keep"
-    assert kind_of(write_file_atomically, tmp_path / "missing" / "f.pfx", b"x") is KeyErrorKind.WRITE_FAILED
+def test_change_password_encrypts_an_unencrypted_key(ca) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    bmp = PASSWORD.encode("utf-16-be") + b"\x00\x00"
+    data = assemble([key_bag(key, name="Plain Key", key_id=b"1"), cert_bag(issue(ca, key), key_id=b"1")],
+                    mac_password=bmp)
+    assert protection(data)["keys"] == ["unencrypted"]
+    changed = change_pfx_password(data, PASSWORD, NEW_PASSWORD)
+    assert protection(changed) == {"mac": ("sha256", 2048), "keys": [("pkcs12_sha1_tripledes_3key", 2048)],
+                                   "containers": []}
+    assert key_bag_attributes(changed) == key_bag_attributes(data)
+    assert list_aliases(changed) == ["plain key"]
+    assert open_pfx(changed, NEW_PASSWORD).alias == "plain key"
+
+
+def test_change_password_reaches_keys_in_nested_contents(ca) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    nested = safe_bag("safe_contents", asn1_pkcs12.SafeContents([key_bag(key, name="Nested")]))
+    data = assemble([nested, cert_bag(issue(ca, key))], mac_password=PASSWORD.encode("utf-16-be") + b"\x00\x00")
+    changed = change_pfx_password(data, PASSWORD, NEW_PASSWORD)
+    assert key_bag_attributes(changed) == key_bag_attributes(data)
+    assert open_pfx(changed, NEW_PASSWORD).alias == "nested"
+    assert kind_of(open_pfx, changed, PASSWORD) is KeyErrorKind.WRONG_PASSWORD
+
+
+def test_change_password_checks_the_alias_and_the_new_password(sample_pfx: bytes) -> None:
+    assert kind_of(change_pfx_password, sample_pfx, PASSWORD, NEW_PASSWORD, "someone else") \
+        is KeyErrorKind.ALIAS_NOT_FOUND
+    with pytest.raises(ValueError, match="non-empty password"):
+        change_pfx_password(sample_pfx, PASSWORD, "")
 
 
 # ---------------------------------------------------------------------------------------------- RC2
@@ -572,5 +616,17 @@ def test_write_file_atomically_failure_leaves_no_trace(tmp_path: Path) -> None:
     ("88bca90e90875a7f0f79c384627bafb2", 128, "0000000000000000", "2269552ab0f85ca6"),
 ])
 def test_rc2_decrypts_rfc2268_vectors(key: str, bits: int, plain: str, cipher: str) -> None:
-    words = store._rc2_key_schedule(bytes.fromhex(key), bits)
-    assert store._rc2_decrypt_block(words, bytes.fromhex(cipher)).hex() == plain
+    words = rc2_module.key_schedule(bytes.fromhex(key), bits)
+    assert rc2_module.decrypt_block(words, bytes.fromhex(cipher)).hex() == plain
+
+
+def test_rc2_agrees_with_cryptography_where_cryptography_has_rc2() -> None:
+    """cryptography's RC2 (128-bit keys, 128 effective bits) checks ours; only ours does the 40-bit form."""
+    from cryptography.hazmat.decrepit.ciphers.algorithms import RC2
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    for _ in range(20):
+        key, iv, data = os.urandom(16), os.urandom(8), os.urandom(64)
+        encryptor = Cipher(RC2(key), modes.CBC(iv)).encryptor()
+        ciphertext = encryptor.update(data) + encryptor.finalize()
+        assert rc2_module.cbc_decrypt(key, 128, iv, ciphertext) == data

@@ -16,9 +16,10 @@ import pytest
 from agent_harness import AgentProcess, http_exchange, start_agent
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from websockets.sync.client import connect
 
-from eimzo_agent.server.tls import ensure_identity, retired_cas
+from eimzo_agent.server.tls import TlsIdentityError, ensure_identity, retired_cas
 
 
 @pytest.fixture
@@ -106,6 +107,56 @@ def test_identity_is_kept_then_renewed_with_a_new_ca(tmp_path: Path) -> None:
     assert renewed.ca_certificate != first.ca_certificate
     assert renewed.server_certificate.not_valid_after_utc > first.server_certificate.not_valid_after_utc
     assert retired_cas(tmp_path) == [first.ca_certificate]
+
+
+@pytest.mark.parametrize("damage", ["garbage leaf", "foreign key", "missing key", "leaf of another CA"])
+def test_a_damaged_identity_is_replaced_and_its_ca_retired(tmp_path: Path, damage: str) -> None:
+    """Regression: a damaged identity silently got a new CA, and the old one stayed trusted in the stores."""
+    first = ensure_identity(tmp_path)
+    if damage == "garbage leaf":
+        (tmp_path / "server.crt.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n")
+    elif damage == "foreign key":
+        other = ec.generate_private_key(ec.SECP256R1())
+        (tmp_path / "server.key.pem").write_bytes(other.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    elif damage == "missing key":
+        (tmp_path / "server.key.pem").unlink()
+    else:
+        elsewhere = ensure_identity(tmp_path / "elsewhere")
+        for name in ("server.crt.pem", "server.key.pem"):
+            (tmp_path / name).write_bytes((elsewhere.directory / name).read_bytes())
+    renewed = ensure_identity(tmp_path)
+    assert renewed.ca_certificate != first.ca_certificate
+    assert retired_cas(tmp_path) == [first.ca_certificate]
+    assert ensure_identity(tmp_path).ca_certificate == renewed.ca_certificate  # and it is kept from now on
+
+
+def test_an_unparseable_ca_is_replaced(tmp_path: Path) -> None:
+    first = ensure_identity(tmp_path)
+    (tmp_path / "ca.crt.pem").write_bytes(b"")
+    renewed = ensure_identity(tmp_path)
+    assert renewed.server_certificate != first.server_certificate
+    assert retired_cas(tmp_path) == []  # nothing left to retire: it was unreadable
+
+
+@pytest.mark.parametrize("trouble", ["symlink loop", "folder in its place"])
+def test_files_that_cannot_be_read_are_an_error_not_a_reason_to_start_over(tmp_path: Path, trouble: str) -> None:
+    """Regression: any read error (a catch-all except) made a new CA over the files without retiring the old."""
+    ensure_identity(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    ca = tmp_path / "ca.crt.pem"
+    ca.unlink()
+    if trouble == "symlink loop":
+        ca.symlink_to(ca.name)
+    else:
+        ca.mkdir()
+    with pytest.raises(TlsIdentityError, match="cannot read the TLS identity file"):
+        ensure_identity(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == {
+        name: data for name, data in before.items() if name != "ca.crt.pem"
+    }
+    assert ca.is_symlink() or ca.is_dir()
+    assert not (tmp_path / "retired").exists()
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -21,76 +21,21 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ..keys.alias import OID_ORG_TIN, OID_PINFL, build_alias
+from ..keys.alias import build_alias
 from ..keys.errors import KeyErrorKind, KeyStoreError
-from ..keys.pkcs12 import serialize_pfx, write_file_atomically
+from ..keys.pkcs12 import serialize_pfx
+from .common import CA_CERT_FILE, CA_KEY_FILE, add_years, make_private_directory, missing_half, utc_now, write_ca_file
+from .ozdst_ca import ensure_ozdst_ca, ozdst_pfx
+from .subject import SubjectFields
+
+__all__ = ["CA_CERT_FILE", "CA_KEY_FILE", "DevCa", "SubjectFields", "ensure_dev_ca", "mint_key"]
 
 CA_COMMON_NAME = "eimzo-agent dev CA"
-CA_CERT_FILE = "ca.crt.pem"
-CA_KEY_FILE = "ca.key.pem"
 
-_DIGITS_14 = re.compile(r"[0-9]{14}")
-_DIGITS_9 = re.compile(r"[0-9]{9}")
-_COUNTRY = re.compile(r"[A-Za-z]{2}")
 _FILE_STEM = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 Algorithm = Literal["rsa2048", "p256", "ozdst"]
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-
-@dataclass(frozen=True)
-class SubjectFields:
-    """Subject of a test certificate, in E-IMZO's terms."""
-
-    cn: str
-    name: str | None = None  # givenName
-    surname: str | None = None
-    pinfl: str | None = None  # 14 digits
-    tin: str | None = None  # person's TIN, 9 digits (goes into UID)
-    org: str | None = None
-    org_tin: str | None = None  # legal entity's TIN, 9 digits
-    title: str | None = None
-    locality: str | None = None
-    region: str | None = None
-    country: str = "UZ"
-    business_category: str | None = None
-
-    def validate(self) -> None:
-        """Raise ValueError with a message fit for the command line if a field is malformed."""
-        if not self.cn.strip():
-            raise ValueError("the common name (cn) must not be empty")
-        _check_digits(self.pinfl, _DIGITS_14, "PINFL", 14)
-        _check_digits(self.tin, _DIGITS_9, "TIN", 9)
-        _check_digits(self.org_tin, _DIGITS_9, "organisation TIN", 9)
-        if not _COUNTRY.fullmatch(self.country):
-            raise ValueError(f"country must be a two-letter code, got {self.country!r}")
-
-    def x509_name(self) -> x509.Name:
-        """The subject in E-IMZO's RDN order, present fields only."""
-        fields: list[tuple[x509.ObjectIdentifier, str | None]] = [
-            (NameOID.COMMON_NAME, self.cn),
-            (NameOID.GIVEN_NAME, self.name),
-            (NameOID.SURNAME, self.surname),
-            (NameOID.LOCALITY_NAME, self.locality),
-            (NameOID.STATE_OR_PROVINCE_NAME, self.region),
-            (NameOID.COUNTRY_NAME, self.country.upper()),
-            (NameOID.ORGANIZATION_NAME, self.org),
-            (NameOID.TITLE, self.title),
-            (NameOID.USER_ID, self.tin),
-            (x509.ObjectIdentifier(OID_PINFL), self.pinfl),  # UTF8String, cryptography's default
-            (x509.ObjectIdentifier(OID_ORG_TIN), self.org_tin),
-            (NameOID.BUSINESS_CATEGORY, self.business_category),
-        ]
-        return x509.Name([x509.NameAttribute(oid, value) for oid, value in fields if value])
-
-    def file_id(self) -> str:
-        """The number E-IMZO puts into key file names: PINFL, else TIN, else the organisation's TIN."""
-        return self.pinfl or self.tin or self.org_tin or ""
-
-
-def _check_digits(value: str | None, pattern: re.Pattern[str], label: str, count: int) -> None:
-    if value is not None and not pattern.fullmatch(value):
-        raise ValueError(f"{label} must be exactly {count} digits, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -117,31 +62,22 @@ def ensure_dev_ca(directory: Path) -> DevCa:
     if cert_path.exists() and key_path.exists():
         return _load_ca(directory)
     if cert_path.exists() or key_path.exists():
-        present, missing = (cert_path, key_path) if cert_path.exists() else (key_path, cert_path)
-        detail = f"{present} exists but {missing} is missing; restore it or remove both"
-        raise KeyStoreError(KeyErrorKind.FILE_NOT_FOUND, detail)
-    _make_private_directory(directory)
+        raise missing_half(cert_path, key_path)
+    make_private_directory(directory)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _ca_certificate(key)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     # Key first: a crash in between leaves a key without certificate, which the check above reports.
-    write_file_atomically(key_path, key_pem)
-    write_file_atomically(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_ca_file(key_path, key_pem)
+    write_ca_file(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return DevCa(directory, cert, key)
-
-
-def _make_private_directory(directory: Path) -> None:
-    if directory.is_dir():
-        return  # someone else's folder: do not change its permissions
-    directory.mkdir(parents=True, mode=0o700)
-    os.chmod(directory, 0o700)  # mkdir's mode is filtered through the umask
 
 
 def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME)])
-    now = _utc_now()
+    now = utc_now()
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     return (
         x509.CertificateBuilder()
@@ -150,7 +86,7 @@ def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(_add_years(now, 10))
+        .not_valid_after(add_years(now, 10))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
         .add_extension(ski, critical=False)
@@ -195,17 +131,6 @@ def _key_usage(*, digital_signature: bool = False, content_commitment: bool = Fa
     )
 
 
-def _utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-
-
-def _add_years(moment: datetime.datetime, years: int) -> datetime.datetime:
-    try:
-        return moment.replace(year=moment.year + years)
-    except ValueError:  # 29 February
-        return moment.replace(year=moment.year + years, day=28)
-
-
 def _as_utc(moment: datetime.datetime) -> datetime.datetime:
     """Naive datetimes are taken as UTC, as `cryptography` does."""
     return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
@@ -226,9 +151,6 @@ def mint_key(ca: DevCa, out_dir: Path, *, password: str, subject: SubjectFields,
     not_before, not_after = _validity(valid_from, valid_to)
     stem = _file_stem(file_name)
     if alg == "ozdst":
-        # Imported here, not at the top: ozdst_ca builds on this module (SubjectFields, the CA file names).
-        from .ozdst_ca import ensure_ozdst_ca, ozdst_pfx
-
         data = ozdst_pfx(ensure_ozdst_ca(ca.directory), subject, not_before, not_after, password)
     else:
         key = _generate_key(alg)
@@ -244,9 +166,9 @@ def mint_key(ca: DevCa, out_dir: Path, *, password: str, subject: SubjectFields,
 
 def _validity(valid_from: datetime.datetime | None,
               valid_to: datetime.datetime | None) -> tuple[datetime.datetime, datetime.datetime]:
-    now = _utc_now()
+    now = utc_now()
     not_before = _as_utc(valid_from) if valid_from else now - datetime.timedelta(minutes=1)
-    not_after = _as_utc(valid_to) if valid_to else _add_years(now, 2)
+    not_after = _as_utc(valid_to) if valid_to else add_years(now, 2)
     if not_after <= not_before:
         raise ValueError("valid_to must be later than valid_from")
     return not_before, not_after

@@ -3,8 +3,9 @@
 `cryptography` can neither make nor sign O'zDSt certificates, so they are built with asn1crypto and signed here:
 the TBS is hashed with GOST R 34.11-94, the signature BIT STRING is s||r and the AlgorithmIdentifier is
 {1.2.860.3.15.1.1.2.2.2.2, NULL} — the layout of the real national root and of E-IMZO user certificates.
-User certificates get the subject layout and extensions `mint.mint_key` gives RSA/P-256 test keys, so the same
-aliases come out. The CA lives in `<dev CA folder>/ozdst/`. Never use any of this for anything real.
+User certificates get the subject layout (`subject.SubjectFields`) and extensions `mint.mint_key` gives RSA/P-256
+test keys, so the same aliases come out. The CA lives in `<dev CA folder>/ozdst/`. Never use any of this for anything
+real.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from ..crypto import ozdst
 from ..crypto.ozdst_keys import OzdstPrivateKey, OzdstPublicKey, certificate_public_key, load_pkcs8
 from ..keys.alias import build_alias
 from ..keys.errors import KeyErrorKind, KeyStoreError
-from ..keys.pkcs12 import serialize_pfx, write_file_atomically
-from .mint import CA_CERT_FILE, CA_KEY_FILE, SubjectFields, _add_years, _make_private_directory, _utc_now
+from ..keys.pkcs12 import serialize_pfx
+from .common import CA_CERT_FILE, CA_KEY_FILE, add_years, make_private_directory, missing_half, utc_now, write_ca_file
+from .subject import SubjectFields
 
 OZDST_CA_COMMON_NAME = "eimzo-agent dev O'zDSt CA"
 OZDST_SUBDIR = "ozdst"
@@ -57,15 +59,13 @@ def ensure_ozdst_ca(ca_directory: Path) -> OzdstCa:
     if cert_path.exists() and key_path.exists():
         return _load_ca(directory)
     if cert_path.exists() or key_path.exists():
-        present, missing = (cert_path, key_path) if cert_path.exists() else (key_path, cert_path)
-        detail = f"{present} exists but {missing} is missing; restore it or remove both"
-        raise KeyStoreError(KeyErrorKind.FILE_NOT_FOUND, detail)
-    _make_private_directory(directory)
+        raise missing_half(cert_path, key_path)
+    make_private_directory(directory)
     key = OzdstPrivateKey.generate(ozdst.CRYPTOPRO_A)
     cert = _ca_certificate(key)
     # Key first: a crash in between leaves a key without certificate, which the check above reports.
-    write_file_atomically(key_path, pem.armor("PRIVATE KEY", key.pkcs8_der()))
-    write_file_atomically(cert_path, pem.armor("CERTIFICATE", cert.dump()))
+    write_ca_file(key_path, pem.armor("PRIVATE KEY", key.pkcs8_der()))
+    write_ca_file(cert_path, pem.armor("CERTIFICATE", cert.dump()))
     return OzdstCa(directory, cert, key)
 
 
@@ -96,14 +96,14 @@ def _unarmor(path: Path, label: str) -> bytes:
 
 def _ca_certificate(key: OzdstPrivateKey) -> asn1_x509.Certificate:
     name = asn1_x509.Name.build({"common_name": OZDST_CA_COMMON_NAME})
-    now = _utc_now()
+    now = utc_now()
     public = key.public_key()
     extensions = [
         _extension("basic_constraints", {"ca": True, "path_len_constraint": 0}, critical=True),
         _extension("key_usage", {"key_cert_sign", "crl_sign"}, critical=True),
         _extension("key_identifier", _key_identifier(public)),
     ]
-    tbs = _tbs(name, name, public, now - datetime.timedelta(minutes=1), _add_years(now, 10), extensions)
+    tbs = _tbs(name, name, public, now - datetime.timedelta(minutes=1), add_years(now, 10), extensions)
     return _sign(tbs, key)
 
 

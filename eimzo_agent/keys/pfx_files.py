@@ -81,6 +81,18 @@ def resolve_key_file(disks: Sequence[Disk], disk: str, path: str, name: str) -> 
     return found, file
 
 
+def key_folders(disks: Sequence[Disk]) -> list[Path]:
+    """The folders key files are listed from: each disk's root and its DSKEYS folder (when it has one).
+
+    For housekeeping such as `fsutil.remove_leftover_temp_files` at start-up.
+    """
+    folders: list[Path] = []
+    for disk in disks:
+        dskeys = _find_dskeys(disk.root)
+        folders += [disk.root] if dskeys is None else [disk.root, dskeys]
+    return folders
+
+
 def read_key_file(path: Path) -> bytes:
     """The bytes of a key file, refusing anything but a regular file of at most MAX_KEY_FILE_SIZE."""
     # O_NONBLOCK: a FIFO planted in place of a key file would otherwise block open() forever.

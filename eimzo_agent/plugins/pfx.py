@@ -14,9 +14,10 @@ from eimzo_agent.keys.pfx_files import (
     read_key_file,
     resolve_key_file,
 )
-from eimzo_agent.keys.pkcs12 import change_pfx_password, list_aliases, open_pfx, write_file_atomically
+from eimzo_agent.keys.key_file_writer import change_key_file_password
+from eimzo_agent.keys.pkcs12 import list_aliases
 from eimzo_agent.keys.sessions import LoadedKey
-from eimzo_agent.plugins.keyuse import PFX_KEY_STORE, ask_and_open, eimzo_error, memory_key, read_key
+from eimzo_agent.plugins.keyuse import PFX_KEY_STORE, ask_and_open, eimzo_error, memory_key
 from eimzo_agent.protocol.dispatcher import Call
 from eimzo_agent.protocol.errors import EimzoError, Status
 from eimzo_agent.protocol.registry import Argument, PluginFunction
@@ -95,12 +96,10 @@ def register(agent: Agent) -> None:
         else:  # askpass: three separate questions, as scripts written for it expect
             _, current = await ask_and_open(agent, call, key, "change_password")
             new = await _ask_new_password(agent, call, key)
-        data = await read_key(key)
         try:
-            rewritten = await asyncio.to_thread(change_pfx_password, data, current, new)
-            # Prove the new file opens before it replaces the old one: the user must never be left keyless.
-            await asyncio.to_thread(open_pfx, rewritten, new, key.alias)
-            await asyncio.to_thread(write_file_atomically, key.file, rewritten)
+            # One step of the keys layer: serialised per file, the file's scheme and names kept, the new bytes
+            # proved to open with the new password before they replace the old ones (the user is never keyless).
+            await asyncio.to_thread(change_key_file_password, key.file, key.alias, current, new)
         except KeyStoreError as exc:
             if exc.kind is KeyErrorKind.WRONG_PASSWORD:  # the file changed under us
                 raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled") from None

@@ -21,8 +21,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from eimzo_agent.fsutil import write_atomically
 from eimzo_agent.keys.errors import KeyStoreError
-from eimzo_agent.keys.pkcs12 import write_file_atomically
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class ApprovedDomainStore:
             try:
                 self._make_private_directory()
                 # A new file is created 0600; temp file + rename, so a crash never leaves half a list.
-                write_file_atomically(self.path, text.encode("utf-8"))
+                write_atomically(self.path, text.encode("utf-8"))
                 self._stamp = self.stamp()
             except (OSError, KeyStoreError) as exc:
                 log.warning("cannot save the approved-domain list %s: %s", self.path, exc)

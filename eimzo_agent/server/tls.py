@@ -5,7 +5,8 @@ first start we create a local CA, let it sign one server certificate, and throw 
 anything is written. The CA is name-constrained to 127.0.0.1 and localhost, so even a stolen CA certificate
 cannot vouch for any other site — and with its key gone, it cannot vouch for anything new at all. When the
 server certificate nears its end a whole new CA is made (the old one is taken out of the trust stores by
-`eimzo-agent trust install`, which installs the current one and removes earlier ones).
+`eimzo-agent trust install`, which installs the current one and removes earlier ones). Damaged identity files are
+replaced the same way; files that cannot be read at all are an error, never a reason to start over.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..fsutil import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,8 @@ LEAF_DAYS = 365
 #: Renew this long before the server certificate expires, so a browser never meets an expired one.
 RENEW_BEFORE = dt.timedelta(days=30)
 LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
+#: The identity's files are a few hundred bytes; anything much bigger is not ours.
+MAX_FILE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,32 +71,83 @@ class TlsIdentity:
         return self.ca_certificate.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
+class TlsIdentityError(OSError):
+    """The identity's files exist but cannot be read (permissions, I/O): they are never replaced silently."""
+
+
+class _BadIdentity(Exception):
+    """The files were read, but do not make an identity: unparseable, half missing, or not belonging together."""
+
+
 def ensure_identity(directory: Path, now: dt.datetime | None = None) -> TlsIdentity:
-    """Load the identity, or make a new one when there is none or the server certificate is about to expire."""
+    """Load the identity, or make a new one when there is none or the server certificate is about to expire.
+
+    Files that were read but are damaged, half missing or do not belong together are replaced too, with the old
+    CA certificate (if still readable) retired as on renewal, so `trust install` takes it out of the stores.
+    Files that cannot be read at all raise TlsIdentityError (an OSError) and are left as they are: a permission
+    or disk problem must not cost every browser its trust in the agent.
+    """
     now = now or dt.datetime.now(dt.UTC)
-    existing = _load(directory)
-    if existing is not None and existing.server_certificate.not_valid_after_utc - RENEW_BEFORE > now:
+    files = {name: _read(directory / name) for name in (CA_FILE, CERT_FILE, KEY_FILE)}
+    if all(content is None for content in files.values()):
+        return _create(directory, now)
+    try:
+        existing = _parse(directory, files)
+    except _BadIdentity as exc:
+        old_ca = _parse_certificate(files[CA_FILE])
+        if old_ca is not None:
+            _retire(directory, old_ca)
+        log.warning("the TLS identity in %s is unusable (%s): made a new local CA; run `eimzo-agent trust install`",
+                    directory, exc)
+        return _create(directory, now)
+    if existing.server_certificate.not_valid_after_utc - RENEW_BEFORE > now:
         return existing
-    if existing is not None:
-        _retire(directory, existing.ca_certificate)
-        log.info("TLS certificate for 127.0.0.1 expires soon: made a new local CA; run `eimzo-agent trust install`")
+    _retire(directory, existing.ca_certificate)
+    log.info("TLS certificate for 127.0.0.1 expires soon: made a new local CA; run `eimzo-agent trust install`")
     return _create(directory, now)
 
 
-def _load(directory: Path) -> TlsIdentity | None:
+def _read(path: Path) -> bytes | None:
+    """The file's bytes; None when it does not exist; TlsIdentityError when it exists but cannot be read."""
     try:
-        ca = x509.load_pem_x509_certificate((directory / CA_FILE).read_bytes())
-        leaf = x509.load_pem_x509_certificate((directory / CERT_FILE).read_bytes())
-        key = serialization.load_pem_private_key((directory / KEY_FILE).read_bytes(), None)
-    except (OSError, ValueError):
+        with open(path, "rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise TlsIdentityError(f"cannot read the TLS identity file {path}: {exc.strerror or exc}") from exc
+
+
+def _parse(directory: Path, files: dict[str, bytes | None]) -> TlsIdentity:
+    missing = [name for name, content in files.items() if content is None]
+    if missing:
+        raise _BadIdentity(f"{', '.join(missing)} missing")
+    oversized = [name for name, content in files.items() if content is not None and len(content) > MAX_FILE_BYTES]
+    if oversized:
+        raise _BadIdentity(f"{', '.join(oversized)} too large")
+    ca, leaf = _parse_certificate(files[CA_FILE]), _parse_certificate(files[CERT_FILE])
+    if ca is None or leaf is None:
+        raise _BadIdentity("a certificate does not parse")
+    try:
+        key = serialization.load_pem_private_key(files[KEY_FILE] or b"", None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise _BadIdentity(f"the server key does not parse: {exc}") from exc
     if key.public_key() != leaf.public_key():
-        return None
+        raise _BadIdentity("the server key does not belong to the server certificate")
     try:
         leaf.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, Exception):
-        return None
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        raise _BadIdentity("the server certificate was not issued by the CA") from exc
     return TlsIdentity(directory, ca, leaf)
+
+
+def _parse_certificate(data: bytes | None) -> x509.Certificate | None:
+    if data is None or len(data) > MAX_FILE_BYTES:
+        return None
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return None
 
 
 def _create(directory: Path, now: dt.datetime) -> TlsIdentity:
@@ -181,12 +238,4 @@ def retired_cas(directory: Path) -> list[x509.Certificate]:
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
+    write_atomically(path, data, mode=mode)
