@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+from other_user import other_user, scratch_dir
 
 from eimzo_agent.keys.disks import Disk, discover_disks, drive_roots_from_mask
 
@@ -118,17 +122,41 @@ def test_symlinked_child_dir_is_a_disk_but_symlinked_file_is_not(tmp_path: Path)
     assert labels == [f"{fs}/media/link/"]
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads everything")
+UNREADABLE_CHECK = """
+import json, sys
+from pathlib import Path
+from eimzo_agent.keys.disks import discover_disks
+fs, home = Path(sys.argv[1]), Path(sys.argv[2])
+print(json.dumps([d.label for d in discover_disks(platform="linux", fs_root=fs, home=home, user="alice")]))
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_unreadable_dirs_skipped_silently(tmp_path: Path) -> None:
-    fs = tmp_path / "fs"
-    _mkdirs(fs, "media/alice/FLASH", "media/LOCKED", "mnt/usb")
-    (fs / "media" / "alice").chmod(0)
-    (fs / "media" / "LOCKED").chmod(0)
-    try:
-        labels = _labels(discover_disks(platform="linux", fs_root=fs, home=tmp_path / "nohome", user="alice"))
-    finally:
-        (fs / "media" / "alice").chmod(0o755)
-        (fs / "media" / "LOCKED").chmod(0o755)
+    # Root reads every folder, so as root (CI) the discovery runs as a second, unprivileged user.
+    with contextlib.ExitStack() as stack:
+        if os.geteuid() == 0:
+            user = other_user()
+            base = stack.enter_context(scratch_dir())  # tmp_path is in a folder only root may enter
+        else:
+            user, base = None, tmp_path
+        fs = base / "fs"
+        _mkdirs(fs, "media/alice/FLASH", "media/LOCKED", "mnt/usb")
+        (fs / "media" / "alice").chmod(0)
+        (fs / "media" / "LOCKED").chmod(0)
+        try:
+            if user is None:
+                labels = _labels(discover_disks(platform="linux", fs_root=fs, home=base / "nohome", user="alice"))
+            else:
+                result = subprocess.run(
+                    user.python_command("-c", UNREADABLE_CHECK, str(fs), str(base / "nohome")),
+                    env=user.env(base), cwd=base, capture_output=True, text=True, timeout=60, check=False,
+                )
+                assert result.returncode == 0, result.stderr
+                labels = json.loads(result.stdout)
+        finally:
+            (fs / "media" / "alice").chmod(0o755)
+            (fs / "media" / "LOCKED").chmod(0o755)
     assert labels == [f"{fs}/mnt/usb/"]
 
 

@@ -113,6 +113,11 @@ def forbidden_host() -> bytes:
     return text_response(403, "Forbidden", "403 - Forbidden: this agent answers only to 127.0.0.1 and localhost")
 
 
+def forbidden_other_user(lang: str) -> bytes:
+    """For a connection from another OS user of this computer (server/peer.py): whose agent this is."""
+    return text_response(403, "Forbidden", f"403 - Forbidden: {i18n.text(lang, 'reasons', 'other_user')}")
+
+
 def bad_request(detail: str) -> bytes:
     return text_response(400, "Bad Request", f"400 - Bad Request: {detail}")
 

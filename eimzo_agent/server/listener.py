@@ -23,7 +23,7 @@ from eimzo_agent.agent import Agent
 from eimzo_agent.policy.limits import SiteLimiter
 from eimzo_agent.protocol.dispatcher import CallContext, encode_reply, failure
 from eimzo_agent.protocol.errors import Status
-from eimzo_agent.server import http
+from eimzo_agent.server import http, peer
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,12 @@ class AgentServer:
             if not http.host_allowed(host, port):
                 log.warning("refused a request for Host %r (DNS rebinding?) from origin %r", host, origin)
                 writer.write(http.forbidden_host())
+                return
+            # Another OS user of this computer (server/peer.py); after the Host guard, so that a rebinding
+            # page never gets a handshake, and after the head, which the WebSocket refusal needs.
+            owner = await peer.check_peer(writer.get_extra_info("sockname"), writer.get_extra_info("peername"))
+            if not owner.allowed:
+                await peer.refuse(reader, writer, request, owner, self.agent.language)
                 return
             if request.is_websocket_upgrade():
                 if request.path != http.WEBSOCKET_PATH:
