@@ -11,8 +11,9 @@ import pytest
 from agent_harness import TEST_CONFIG, AgentProcess, start_agent
 from xsession import XScreen, require_gui_tools, xvfb
 
+from eimzo_agent import i18n
+
 DIALOG = "^eimzo-agent"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +21,9 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[XScreen,
     require_gui_tools("xwininfo")
     tmp = tmp_path_factory.mktemp("consent-gui")
     with xvfb() as screen, ThreadPoolExecutor(max_workers=4) as pool:
-        env = screen.env()
-        env.update({var: str(tmp / "home" / var.lower()) for var in
-                    ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")})
-        agent = start_agent(tmp / "agent", config=TEST_CONFIG, env=env)
+        # The module's own home and XDG folders (conftest's isolated_module_dirs), plus the virtual screen.
+        # The person's language is Uzbek: a site that is not allowed yet cannot choose the dialog's language.
+        agent = start_agent(tmp / "agent", config=TEST_CONFIG + '[ui]\nlanguage = "uz"\n', env=screen.env())
         try:
             yield screen, agent, pool
         finally:
@@ -55,20 +55,21 @@ def test_allow_once_by_keyboard(desktop: tuple[XScreen, AgentProcess, ThreadPool
     assert not screen.find_windows(DIALOG)
 
 
-def test_consent_screenshot(desktop: tuple[XScreen, AgentProcess, ThreadPoolExecutor]) -> None:
+def test_consent_screenshot(desktop: tuple[XScreen, AgentProcess, ThreadPoolExecutor], screenshot_dir: Path) -> None:
     screen, agent, pool = desktop
-    assert agent.call("change_ui_lang", "uz", plugin="app")["success"] is True
-    try:
-        reply = pool.submit(agent.call, "list_disks", plugin="pfx", origin="https://soliq.example.uz")
-        window = screen.wait_window(DIALOG)
-        time.sleep(0.2)
-        shot = screen.screenshot(window, SCREENSHOTS / "consent-dialog-uz.png")
-        screen.key("Escape")
-        screen.wait_gone(window, DIALOG)
-        assert reply.result(timeout=30)["status"] == -1022
-    finally:
-        agent.call("change_ui_lang", "ru", plugin="app")
+    reply = pool.submit(agent.call, "list_disks", plugin="pfx", origin="https://soliq.example.uz")
+    window = screen.wait_window(DIALOG)
+    time.sleep(0.2)
+    shot = screen.screenshot(window, screenshot_dir / "consent-dialog-uz.png")
+    shown = screen.window_name(window)
+    screen.key("Escape")
+    screen.wait_gone(window, DIALOG)
+    assert reply.result(timeout=30)["status"] == -1022
+    assert shown == f"eimzo-agent — {i18n.text('uz', 'prompt', 'consent_heading')}", "not in Uzbek"
     from PIL import Image
 
     with Image.open(shot) as image:
+        assert image.format == "PNG"
         assert 300 < image.size[0] < 1000 and 150 < image.size[1] < 800, image.size
+        colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 20) or []}
+    assert (0xE8, 0xF0, 0xFE) in colours  # SITE_BG of ui/tk_widgets.py: the site band, not a blank grab

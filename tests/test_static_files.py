@@ -6,6 +6,7 @@ a built wheel, which carries them because setup.py copies them in.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +20,9 @@ from eimzo_agent.server import http, static_files
 
 REPO = Path(__file__).resolve().parents[1]
 JS = "text/javascript; charset=utf-8"
+#: What installs, builds and test runs leave in a checkout: not part of the sources a wheel is built from.
+NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "__pycache__",
+                                     ".hypothesis", ".ruff_cache", ".pytest_cache", "*.so")
 
 
 def source_of(name: str) -> Path:
@@ -47,13 +51,16 @@ def test_every_route_has_its_source_and_no_copy_is_kept_in_the_package() -> None
 
 
 def test_a_built_wheel_carries_every_served_file(tmp_path: Path) -> None:
+    # pip builds inside the source folder (build/, *.egg-info): a copy keeps the checkout untouched.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=NOT_SOURCES)
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path),
-         str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w",
+         str(tmp_path / "wheel"), str(source)],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert build.returncode == 0, build.stderr
-    (wheel,) = tmp_path.glob("eimzo_agent-*.whl")
+    (wheel,) = (tmp_path / "wheel").glob("eimzo_agent-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         for name in set(static_files.ROUTES.values()):
             assert archive.read(f"eimzo_agent/server/static/{name}") == source_of(name).read_bytes(), name

@@ -82,6 +82,10 @@ class XScreen:
         self.run("import", "-window", "root", str(path), timeout=20, check=False)
         return path
 
+    def window_name(self, window: int) -> str:
+        """The window's title, as the window manager would show it."""
+        return self.xdotool("getwindowname", str(window))
+
     def focused_window(self) -> int:
         """The focus window's id; 0 when the focus is on no window (PointerRoot/None, e.g. before any client)."""
         out = self.xdotool("getwindowfocus", check=False)
