@@ -24,8 +24,9 @@ if (( want_tests )); then
   # GUI tests: a virtual screen, xdotool to type into the dialog, import (ImageMagick) for screenshots,
   # trayer as a system tray for the tray-icon test, openbox for the dialog-under-a-window-manager test.
   packages+=(xvfb xdotool x11-utils imagemagick trayer openbox)
-  # Token tests: SoftHSM2 tokens, the vpcd virtual reader for a scripted card, pcsc_scan for debugging.
-  packages+=(softhsm2 vsmartcard-vpcd pcsc-tools)
+  # Token tests: SoftHSM2 tokens, the vpcd virtual reader for a scripted card, pcsc_scan for debugging,
+  # pkcs11.h (libp11-kit-dev) for the PIN-counting test module tests/pkcs11_shim/ compiled at test time.
+  packages+=(softhsm2 vsmartcard-vpcd pcsc-tools libp11-kit-dev)
   # wss trust tests: certutil for throw-away NSS databases, Chromium to prove the browser trusts the agent.
   packages+=(libnss3-tools chromium)
   # JS client tests: `node --test`, and playwright-core (npm) driving that Chromium for the browser tests.

@@ -8,6 +8,11 @@ per application, not per session: two operations on one token must never interle
 
 A token key is identified by its token (`token_id`, a hash of module, manufacturer, model and serial: slot
 numbers change on every re-plug) and the CKA_ID shared by the certificate and its private key.
+
+A token counts wrong PINs itself and locks after a few; its token-info flags tell how it stands (`PinState`).
+python-pkcs11 reads C_GetTokenInfo afresh for every `Slot.get_token()`, and we call that for every operation,
+so the state is never a cached one. `sign` refuses to log in on the token's last try unless the caller says the
+person was warned: the check and C_Login run under one lock, so our own agent cannot slip in between.
 """
 
 from __future__ import annotations
@@ -73,9 +78,39 @@ def default_modules(platform: str = sys.platform) -> list[str]:
     return [path for path in _DEFAULT_MODULES.get(key, ()) if Path(path).is_file()]
 
 
+#: Token-info flags (PKCS#11 2.40 §5.4 CK_TOKEN_INFO).
+_CKF_TOKEN_INITIALIZED = 0x00000400
+_CKF_USER_PIN_COUNT_LOW = 0x00010000
+_CKF_USER_PIN_FINAL_TRY = 0x00020000
+_CKF_USER_PIN_LOCKED = 0x00040000
+
+
+class PinState(enum.Enum):
+    """What a token says about its user PIN, read before every PIN question."""
+
+    OK = "ok"
+    COUNT_LOW = "count_low"  # a wrong PIN was entered since the last right one
+    FINAL_TRY = "final_try"  # one more wrong PIN locks it
+    LOCKED = "locked"
+    UNKNOWN = "unknown"  # the token info could not be read: ask as usual
+
+    @classmethod
+    def from_flags(cls, flags: int) -> PinState:
+        # Tokens set COUNT_LOW together with FINAL_TRY; the stronger state wins.
+        if flags & _CKF_USER_PIN_LOCKED:
+            return cls.LOCKED
+        if flags & _CKF_USER_PIN_FINAL_TRY:
+            return cls.FINAL_TRY
+        if flags & _CKF_USER_PIN_COUNT_LOW:
+            return cls.COUNT_LOW
+        return cls.OK
+
+
 class TokenErrorKind(enum.Enum):
     WRONG_PIN = "wrong_pin"
     PIN_LOCKED = "pin_locked"
+    #: The token reached its last PIN try after the person was asked without that warning; nothing was spent.
+    FINAL_TRY_UNWARNED = "final_try_unwarned"
     TOKEN_REMOVED = "token_removed"  # noqa: S105 - a kind, not a secret; the token (or its key) is not there any more
     TOKEN_ERROR = "token_error"  # noqa: S105 - the module or token failed in some other way
     UNAVAILABLE = "unavailable"  # python-pkcs11 missing or the module cannot be loaded
@@ -198,33 +233,53 @@ class Pkcs11Store:
 
     # --- signing ---------------------------------------------------------------------------------------------
 
-    def sign(self, key: TokenKey, pin: str, build: Callable[[TokenSigner], T]) -> T:
+    def sign(self, key: TokenKey, pin: str, build: Callable[[TokenSigner], T], *,
+             final_try_warned: bool = False) -> T:
         """Log in with `pin`, run `build(signer)` (e.g. the CMS builder), log out. Blocking: call from a thread.
 
-        TokenError(WRONG_PIN) leaves the token as it was, so the caller may ask again.
+        On the token's last PIN try it logs in only when `final_try_warned` (the question carried the warning);
+        otherwise TokenError(FINAL_TRY_UNWARNED), with the try unspent. TokenError(WRONG_PIN) means the token
+        counted one failure; ask `pin_state` before asking again.
         """
-        module = self._modules.get(key.token.module)
-        if module is None:
-            raise TokenError(TokenErrorKind.TOKEN_REMOVED, f"module {key.token.module} is no longer configured")
-        with module.lock, self._session(module, key.token.token_id, pin) as session:
+        module = self._module_of(key)
+        with module.lock, self._session(module, key.token.token_id, pin, final_try_warned) as session:
             try:
                 signer = TokenSigner.for_session(session, key.cka_id, key.certificate, key.chain)
             except UnsupportedTokenKey as exc:
                 raise TokenError(TokenErrorKind.TOKEN_ERROR, f"unsupported key algorithm {exc}") from None
             return build(signer)
 
-    def pin_locked(self, key: TokenKey) -> bool:
-        """True when the token reports its user PIN locked (checked after a wrong PIN)."""
-        module = self._modules.get(key.token.module)
-        if module is None:
-            return False
-        with module.lock:
-            for info, token in self._tokens(module):
-                if info.token_id == key.token.token_id:
-                    return bool(int(token.flags) & _CKF_USER_PIN_LOCKED)
-        return False
+    def pin_state(self, key: TokenKey) -> PinState:
+        """The token's user-PIN state now (fresh C_GetTokenInfo). Blocking: call from a thread.
+
+        TokenError(TOKEN_REMOVED) when the token is gone; UNKNOWN when the module cannot tell.
+        """
+        module = self._module_of(key)
+        try:
+            with module.lock:
+                token = self._token(module, key.token.token_id)
+                flags = int(token.flags)
+        except TokenError as exc:
+            if exc.kind is TokenErrorKind.TOKEN_REMOVED:
+                raise
+            log.warning("token %s: PIN state unknown: %s", key.token.label, exc)
+            return PinState.UNKNOWN
+        return PinState.from_flags(flags)
 
     # --- internals -------------------------------------------------------------------------------------------
+
+    def _module_of(self, key: TokenKey) -> _Module:
+        module = self._modules.get(key.token.module)
+        if module is None:
+            raise TokenError(TokenErrorKind.TOKEN_REMOVED, f"module {key.token.module} is no longer configured")
+        return module
+
+    def _token(self, module: _Module, token_id: str) -> Any:
+        """The present token `token_id` of `module` (its info just read), or TokenError(TOKEN_REMOVED)."""
+        token = next((t for info, t in self._tokens(module) if info.token_id == token_id), None)
+        if token is None:
+            raise TokenError(TokenErrorKind.TOKEN_REMOVED, f"token {token_id} is not present")
+        return token
 
     def _tokens(self, module: _Module) -> list[tuple[TokenInfo, Any]]:
         """Tokens present now; one re-initialisation when the module fails (a token vanished under it)."""
@@ -299,14 +354,16 @@ class Pkcs11Store:
         return keys
 
     @contextmanager
-    def _session(self, module: _Module, token_id: str, pin: str) -> Iterator[Any]:
+    def _session(self, module: _Module, token_id: str, pin: str, final_try_warned: bool) -> Iterator[Any]:
         import pkcs11.exceptions as p11e
 
-        token = next((t for info, t in self._tokens(module) if info.token_id == token_id), None)
-        if token is None:
-            raise TokenError(TokenErrorKind.TOKEN_REMOVED, f"token {token_id} is not present")
-        if int(token.flags) & _CKF_USER_PIN_LOCKED:
+        # Read right before C_Login, under the module lock: the state may have changed since the question.
+        token = self._token(module, token_id)
+        state = PinState.from_flags(int(token.flags))
+        if state is PinState.LOCKED:
             raise TokenError(TokenErrorKind.PIN_LOCKED, "the token reports its user PIN locked")
+        if state is PinState.FINAL_TRY and not final_try_warned:
+            raise TokenError(TokenErrorKind.FINAL_TRY_UNWARNED, "the token is on its last PIN try")
         try:
             session = token.open(user_pin=pin)
         except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
@@ -324,10 +381,6 @@ class Pkcs11Store:
                 session.close()
             except p11e.PKCS11Error as exc:
                 log.info("closing a token session failed (token gone?): %s", type(exc).__name__)
-
-
-_CKF_USER_PIN_LOCKED = 0x00040000
-_CKF_TOKEN_INITIALIZED = 0x00000400
 
 
 def _token_failure(exc: Exception) -> TokenError:

@@ -2,6 +2,7 @@
 
 Keyboard only works throughout: the entry has the focus, Enter answers, Escape cancels, Tab reaches "show",
 "remember" and the buttons. "Remember for this site" is off by default and only offered for signing.
+A token PIN question shows the token's own warning (its last try, or earlier wrong PINs) right above the entry.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from eimzo_agent.ui.tk_widgets import (
     SecretEntry,
     button_row,
     details_grid,
+    pin_state_banner,
     retry_banner,
     setup_style,
     site_banner,
@@ -40,6 +42,9 @@ def build_password_dialog(root: tk.Tk, finish: Callable[[Answer | None], None], 
     banner = retry_banner(outer, request)
     if banner is not None:
         banner.pack(anchor="w", pady=(0, 8))
+    warning = pin_state_banner(outer, request)  # right above the entry: read before the PIN is typed
+    if warning is not None:
+        warning.pack(fill="x", pady=(0, 10))
 
     form = ttk.Frame(outer)
     form.pack(fill="x")
