@@ -31,6 +31,8 @@ const MIN_VERSION = Object.freeze({ major: 3, minor: 36 });
 /**
  * API keys the E-IMZO vendor publishes for pages served from the user's own machine, as E-IMZO's `apikey` call
  * takes them: a flat [domain, key, domain, key, …] list. Portals use the key issued for their own domain.
+ * The vendor's key for the pseudo-domain "null" is left out on purpose: any site can make a "null" page (a
+ * sandboxed iframe), so a key for it proves nothing; eimzo-agent asks the person about such pages instead.
  */
 const PUBLISHED_API_KEYS = Object.freeze([
   'localhost',
@@ -39,9 +41,6 @@ const PUBLISHED_API_KEYS = Object.freeze([
   '127.0.0.1',
   'A7BCFA5D490B351BE0754130DF03A068F855DB4333D43921125B9CF2670EF6A4' +
     '0370C646B90401955E1F7BC9CDBF59CE0B2C5467D820BE189C845D0B79CFC96F',
-  'null',
-  'E0A205EC4E7B78BBB56AFF83A733A1BB9FD39D562E67978CC5E7D73B0951DB19' +
-    '54595A20672A63332535E13CC6EC1E1FC8857BB09E0855D7E76E411B6FA16E9D',
 ]);
 
 /** E-IMZO status codes a page may want to react to (replies carry `status`; 1 = OK). */

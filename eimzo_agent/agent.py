@@ -1,6 +1,9 @@
-"""The agent's parts, put together once: settings, domain gate, loaded keys, prompter, plugin table.
+"""The composition root: the agent's parts, made and wired together once.
 
-The server gets an `Agent` and only ever calls `agent.dispatcher.handle(frame, context)`.
+Everything else gets only the narrow services it needs: plugins get a key store, the prompter, the key sessions,
+the journal; the dispatcher gets the plugin table, the site policy and the consent hook. The server gets an
+`Agent` and calls `agent.dispatcher.handle(frame, context)`; the tray reads and changes the person's settings
+through it.
 """
 
 from __future__ import annotations
@@ -8,15 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from eimzo_agent import i18n
+from eimzo_agent.caller import Caller
 from eimzo_agent.config import AgentConfig, user_data_path
 from eimzo_agent.keys.disks import Disk, discover_disks
 from eimzo_agent.keys.sessions import KeySessions
 from eimzo_agent.policy.consent import CONSENT_FILE, SiteConsent
 from eimzo_agent.policy.domains import ApiKeyVerifier, DomainGate
 from eimzo_agent.policy.journal import JOURNAL_FILE, Journal
+from eimzo_agent.policy.languages import SiteLanguages
 from eimzo_agent.protocol.dispatcher import Dispatcher
 from eimzo_agent.protocol.registry import Registry
-from eimzo_agent.ui.prompter import Prompter, choose_prompter
+from eimzo_agent.ui.choice import choose_prompter
+from eimzo_agent.ui.prompt_queue import SerialPrompter
+from eimzo_agent.ui.prompter import NoPrompter, Prompter
 from eimzo_agent.ui.remember import PasswordMemory
 
 
@@ -26,7 +33,7 @@ class Agent:
     prompter: Prompter
     gate: DomainGate
     sessions: KeySessions
-    language: str
+    languages: SiteLanguages
     registry: Registry = field(default_factory=Registry)
     journal: Journal | None = None
     #: The person's answers to "may this site use your keys?" (None: unknown sites are simply refused).
@@ -36,11 +43,48 @@ class Agent:
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
-        self.dispatcher = Dispatcher(self.registry, self.gate, lambda: self.language)
+        self.dispatcher = Dispatcher(self.registry, self.gate, self.languages.for_caller,
+                                     consent=self.consent.request if self.consent is not None else None)
+        if self.consent is not None:
+            consent = self.consent
+            self.dispatcher.closed_hooks.append(lambda context: consent.connection_closed(context.connection_id))
+
+    @property
+    def language(self) -> str:
+        """The person's language (settings, tray); a site may have chosen another for its own pages."""
+        return self.languages.default
+
+    @language.setter
+    def language(self, value: str) -> None:
+        self.languages.default = value
+
+    def language_for(self, caller: Caller) -> str:
+        return self.languages.for_caller(caller)
 
     def disks(self) -> list[Disk]:
         """Disks as they are now: flash drives come and go, so this is looked up on every call."""
         return discover_disks(self.config.key_roots, system_locations=self.config.scan_system_locations)
+
+    def allowed_sites(self) -> list[str]:
+        """Sites allowed by a verified API key, plus those the person allowed when asked."""
+        sites = set(self.gate.approved_sites())
+        if self.consent is not None:
+            sites.update(self.consent.sites())
+        return sorted(sites)
+
+    def revoke_site(self, site: str) -> bool:
+        """Take a site's permission away (API-key approval and the person's answer); the admin list stays."""
+        revoked = self.gate.revoke(site)
+        if self.consent is not None:
+            revoked = self.consent.revoke(site) or revoked
+        return revoked
+
+
+def can_ask(prompter: Prompter) -> bool:
+    """False when nobody can be asked (no display, no askpass program): unknown sites are then refused at once,
+    as E-IMZO refuses them, instead of raising a question that can only come back unanswered."""
+    inner = prompter.inner if isinstance(prompter, SerialPrompter) else prompter
+    return not isinstance(inner, NoPrompter)
 
 
 def build_agent(
@@ -49,27 +93,41 @@ def build_agent(
     prompter: Prompter | None = None,
     verifiers: list[ApiKeyVerifier] | None = None,
 ) -> Agent:
-    """`verifiers` None = the vendor's offline API-key check; approved domains persist in the user's data folder."""
-    from eimzo_agent.plugins import app, hardware, main, pfx, pkcs7, x509
+    """`verifiers` None = the vendor's offline API-key check; approved sites persist in the user's data folder."""
+    from eimzo_agent.plugins.app import AppPlugin
+    from eimzo_agent.plugins.hardware import HardwarePlugin, TokenService
+    from eimzo_agent.plugins.keyuse import KeyUnlocker
+    from eimzo_agent.plugins.main import MainPlugin
+    from eimzo_agent.plugins.pfx import PfxPlugin
+    from eimzo_agent.plugins.pkcs7 import Pkcs7Plugin
+    from eimzo_agent.plugins.x509 import X509Plugin
     from eimzo_agent.policy.apikeys import VendorApiKeyVerifier
     from eimzo_agent.policy.approved_store import APPROVED_FILE, ApprovedDomainStore
 
     if verifiers is None:
         verifiers = [VendorApiKeyVerifier()]
-
+    prompter = prompter or choose_prompter(config.askpass, config.prompt_timeout_seconds)
+    data = user_data_path()
     agent = Agent(
         config=config,
-        prompter=prompter or choose_prompter(config.askpass, config.prompt_timeout_seconds),
-        gate=DomainGate(config.allowed_domains, verifiers,
-                        store=ApprovedDomainStore(user_data_path() / APPROVED_FILE)),
+        prompter=prompter,
+        gate=DomainGate(config.allowed_domains, verifiers, store=ApprovedDomainStore(data / APPROVED_FILE)),
         sessions=KeySessions(ttl_seconds=config.key_id_ttl_hours * 3600),
-        language=config.language or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE,
-        journal=Journal(user_data_path() / JOURNAL_FILE),
+        languages=SiteLanguages(config.language or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE),
+        journal=Journal(data / JOURNAL_FILE),
+        consent=SiteConsent(ApprovedDomainStore(data / CONSENT_FILE), prompter,
+                            ask=config.ask_unknown_sites and can_ask(prompter)),
     )
-    agent.consent = SiteConsent(
-        ApprovedDomainStore(user_data_path() / CONSENT_FILE), agent.prompter, ask=config.ask_unknown_sites
-    )
-    agent.dispatcher.consent = agent.consent.request
-    for plugin in (main, app, pfx, pkcs7, hardware, x509):
-        plugin.register(agent)
+    unlocker = KeyUnlocker(agent.prompter, agent.passwords, config.password_tries)
+    tokens = TokenService(config.pkcs11_modules, agent.prompter, config.password_tries)
+    for plugin in (
+        MainPlugin(agent.gate, agent.registry),
+        AppPlugin(agent.languages),
+        PfxPlugin(disks=agent.disks, sessions=agent.sessions, unlocker=unlocker, prompter=agent.prompter,
+                  passwords=agent.passwords),
+        Pkcs7Plugin(sessions=agent.sessions, unlocker=unlocker, tokens=tokens, journal=agent.journal),
+        HardwarePlugin(tokens, agent.sessions),
+        X509Plugin(sessions=agent.sessions, unlocker=unlocker, tokens=tokens),
+    ):
+        agent.registry.add_all(plugin.functions())
     return agent

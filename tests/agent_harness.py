@@ -22,11 +22,14 @@ DEFAULT_ORIGIN = "http://localhost:8080"
 
 ASKPASS_SCRIPT = """#!/bin/sh
 # Test askpass: answers from files in its own folder, logs every question. "CANCEL" in a file = press Cancel.
+# Secrets fall back to the "password" file; the consent question is answered "deny" unless a test says otherwise
+# (never with a password: a test must not pass because a password happened to be an invalid consent answer).
 ASKPASS_DIR="$(dirname "$0")"
 echo "$EIMZO_AGENT_PROMPT_KIND $EIMZO_AGENT_ATTEMPT $EIMZO_AGENT_SITE" >> "$ASKPASS_DIR/log"
 file="$ASKPASS_DIR/$EIMZO_AGENT_PROMPT_KIND"
-[ -f "$file" ] || file="$ASKPASS_DIR/password"
-answer=$(cat "$file")
+if [ -f "$file" ]; then answer=$(cat "$file")
+elif [ "$EIMZO_AGENT_PROMPT_KIND" = consent ]; then answer=deny
+else answer=$(cat "$ASKPASS_DIR/password"); fi
 [ "$answer" = "CANCEL" ] && exit 1
 printf '%s\\n' "$answer"
 """

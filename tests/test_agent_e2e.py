@@ -181,21 +181,22 @@ def still_serving(setup: Setup) -> None:
     assert setup.agent.process.poll() is None
 
 
-NOT_FOUND = {"success": False, "status": 0, "reason": "Функция не найдена или версия E-IMZO устарела. Обновите E-IMZO."}
-
-
 @pytest.mark.parametrize(
-    "raw",
+    ("raw", "reason"),
     [
-        "this is not json",
-        '{"plugin":"pfx","name":"no_such_function"}',
-        '{"plugin":"no_such_plugin","name":"list_disks"}',
-        '{"plugin":"pfx","name":"load_key","arguments":["a","b"]}',
-        '{"plugin":"pkcs7","name":"create_pkcs7","arguments":["", "", "", ""]}',
+        ("this is not json",
+         "Запрос не является вызовом функции: ожидается JSON-объект с полями plugin, name и arguments."),
+        ('{"plugin":"pfx","name":"no_such_function"}', "В eimzo-agent нет функции pfx.no_such_function."),
+        ('{"plugin":"no_such_plugin","name":"list_disks"}', "В eimzo-agent нет функции no_such_plugin.list_disks."),
+        ('{"plugin":"pfx","name":"load_key","arguments":["a","b"]}',
+         "Функция pfx.load_key принимает аргументов: 4, передано: 2."),
+        ('{"plugin":"pkcs7","name":"create_pkcs7","arguments":["", "", "", ""]}',
+         "Функция pkcs7.create_pkcs7 принимает аргументов: 3, передано: 4."),
     ],
 )
-def test_malformed_requests(setup: Setup, raw: str) -> None:
-    assert setup.agent.call("", raw=raw) == NOT_FOUND
+def test_malformed_requests(setup: Setup, raw: str, reason: str) -> None:
+    """E-IMZO's status 0, with a reason that names what is wrong (E-IMZO's own says "update E-IMZO")."""
+    assert setup.agent.call("", raw=raw) == {"success": False, "status": 0, "reason": reason}
     still_serving(setup)
 
 
@@ -318,9 +319,13 @@ def test_unloaded_and_foreign_key_ids(setup: Setup) -> None:
 
 def test_foreign_origin_without_approval(setup: Setup) -> None:
     reply = setup.agent.call("list_all_certificates", plugin="pfx", origin="https://evil.example.com")
+    # The person was asked and said no (the test askpass answers the consent question "deny").
     assert reply == {"success": False, "status": -1022,
-                     "reason": "API-key для домена evil.example.com недействителен."}
-    # An API key alone proves nothing until the vendor-key check exists: the domain stays refused.
+                     "reason": "Пользователь этого компьютера не разрешил сайту https://evil.example.com "
+                               "использовать ключи подписи."}
+    assert [q for q in setup.askpass.questions() if q.startswith("consent")] == [
+        "consent 1 https://evil.example.com"]
+    # A key that is not the vendor's signature over the domain approves nothing: the site stays refused.
     setup.agent.call("apikey", "evil.example.com", "00" * 64, origin="https://evil.example.com")
     assert setup.agent.call("list_disks", plugin="pfx", origin="https://evil.example.com")["status"] == -1022
     assert setup.agent.call("list_disks", plugin="pfx", origin=None)["status"] == -1021

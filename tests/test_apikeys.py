@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from agent_harness import start_agent
 
+from eimzo_agent.caller import Caller
 from eimzo_agent.policy.apikeys import VENDOR_PUBLIC_KEY, VendorApiKeyVerifier, apikey_digest
 from eimzo_agent.policy.approved_store import APPROVED_FILE, ApprovedDomainStore
 from eimzo_agent.policy.domains import MAX_KEYS_PER_CALL, DomainGate
@@ -91,14 +92,48 @@ def make_gate(path: Path, allowlist: tuple[str, ...] = ()) -> DomainGate:
     return DomainGate(allowlist, [verifier], store=ApprovedDomainStore(path))
 
 
+def page(origin: str) -> Caller:
+    return Caller.from_origin(origin)
+
+
+PORTAL_PAGE = page(f"https://{TEST_PORTAL}")
+
+
 def test_gate_approves_a_domain_only_with_its_own_key(tmp_path: Path) -> None:
     gate = make_gate(tmp_path / APPROVED_FILE)
-    assert not gate.is_allowed(TEST_PORTAL)
-    assert gate.install_keys([("other.example", PUBLISHED[TEST_PORTAL])]) == ["other.example"]
-    assert not gate.is_allowed("other.example") and not gate.is_allowed(TEST_PORTAL)
-    assert gate.install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL]), ("localhost", PUBLISHED["localhost"])]) == []
-    assert gate.is_allowed(TEST_PORTAL)
-    assert not gate.is_allowed("other.example")
+    other = page("https://other.example")
+    assert not gate.is_allowed(PORTAL_PAGE)
+    assert gate.install_keys([("other.example", PUBLISHED[TEST_PORTAL])], other) == ["other.example"]
+    assert not gate.is_allowed(other) and not gate.is_allowed(PORTAL_PAGE)
+    pairs = [(TEST_PORTAL, PUBLISHED[TEST_PORTAL]), ("localhost", PUBLISHED["localhost"])]
+    assert gate.install_keys(pairs, other) == []
+    assert not gate.is_allowed(PORTAL_PAGE), "a key presented by another site's page must approve nothing"
+    assert gate.install_keys(pairs, PORTAL_PAGE) == []
+    assert gate.is_allowed(PORTAL_PAGE)
+    assert not gate.is_allowed(other)
+
+
+def test_an_https_approval_does_not_carry_over_to_http(tmp_path: Path) -> None:
+    path = tmp_path / APPROVED_FILE
+    make_gate(path).install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL])], PORTAL_PAGE)
+    gate = make_gate(path)
+    assert gate.is_allowed(PORTAL_PAGE) and gate.is_allowed(page(f"https://{TEST_PORTAL}:8443"))
+    assert not gate.is_allowed(page(f"http://{TEST_PORTAL}"))
+
+
+def test_the_null_key_never_approves_an_opaque_origin(tmp_path: Path) -> None:
+    """The vendor publishes a key for "null": any site's sandboxed iframe can present it. It must approve nothing,
+    and a "null" approval remembered by an earlier version must not be honoured."""
+    path = tmp_path / APPROVED_FILE
+    opaque = page("null")
+    gate = make_gate(path)
+    assert gate.install_keys([("null", PUBLISHED["null"])], opaque) == []  # the key itself is genuine
+    assert not gate.is_allowed(opaque)
+    assert not path.exists() or "null" not in path.read_text()
+    path.write_text(json.dumps({"version": 1, "domains": ["null", TEST_PORTAL]}))  # an earlier version's file
+    earlier = make_gate(path)
+    assert not earlier.is_allowed(opaque)
+    assert earlier.is_allowed(PORTAL_PAGE) and not earlier.is_allowed(page(f"http://{TEST_PORTAL}"))
 
 
 def test_a_stuffed_apikey_call_checks_a_bounded_number_of_keys(tmp_path: Path) -> None:
@@ -111,37 +146,38 @@ def test_a_stuffed_apikey_call_checks_a_bounded_number_of_keys(tmp_path: Path) -
 
     gate = DomainGate((), [Counting()], store=ApprovedDomainStore(tmp_path / APPROVED_FILE))
     junk = [(f"d{i}.example", "11" * 64) for i in range(MAX_KEYS_PER_CALL)]
-    invalid = gate.install_keys([*junk, (TEST_PORTAL, PUBLISHED[TEST_PORTAL])])
+    invalid = gate.install_keys([*junk, (TEST_PORTAL, PUBLISHED[TEST_PORTAL])], PORTAL_PAGE)
     assert len(calls) == MAX_KEYS_PER_CALL
     assert invalid == [d for d, _ in junk] + [TEST_PORTAL]  # past the limit a key counts as invalid, unchecked
-    assert not gate.is_allowed(TEST_PORTAL)
+    assert not gate.is_allowed(PORTAL_PAGE)
 
 
-def test_approved_domains_survive_a_restart(tmp_path: Path) -> None:
+def test_approved_sites_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "data" / "eimzo-agent" / APPROVED_FILE
     first = make_gate(path)
     first.install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL]), ("null", PUBLISHED["null"]),
-                        ("localhost", PUBLISHED["localhost"]), ("bad.example", "00" * 64)])
+                        ("localhost", PUBLISHED["localhost"]), ("bad.example", "00" * 64)], PORTAL_PAGE)
+    first.install_keys([("localhost", PUBLISHED["localhost"])], page("http://localhost:8080"))
     assert path.is_file()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    # Local domains always pass and are not written; refused domains never are.
-    assert json.loads(path.read_text()) == {"version": 1, "domains": ["null", TEST_PORTAL]}
+    # Local pages always pass and are not written; refused domains and other pages' keys never are.
+    assert json.loads(path.read_text()) == {"version": 1, "domains": [f"https://{TEST_PORTAL}"]}
 
     second = make_gate(path)
-    assert second.is_allowed(TEST_PORTAL) and second.is_allowed("null")
-    assert not second.is_allowed("bad.example")
-    assert second.approved_domains() == ["null", TEST_PORTAL]
+    assert second.is_allowed(PORTAL_PAGE)
+    assert not second.is_allowed(page("https://bad.example"))
+    assert second.approved_sites() == [f"https://{TEST_PORTAL}"]
     assert not any(p.name.endswith(".tmp") for p in path.parent.iterdir())
 
 
 def test_admin_allowlist_works_beside_the_store(tmp_path: Path) -> None:
     path = tmp_path / APPROVED_FILE
-    make_gate(path).install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL])])
+    make_gate(path).install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL])], PORTAL_PAGE)
     gate = make_gate(path, allowlist=("*.gov.uz", "my.portal.uz"))
-    assert gate.is_allowed(TEST_PORTAL)
-    assert gate.is_allowed("id.gov.uz") and gate.is_allowed("my.portal.uz")
-    assert not gate.is_allowed("gov.uz") and not gate.is_allowed("other.example")
+    assert gate.is_allowed(PORTAL_PAGE)
+    assert gate.is_allowed(page("https://id.gov.uz")) and gate.is_allowed(page("http://my.portal.uz"))
+    assert not gate.is_allowed(page("https://gov.uz")) and not gate.is_allowed(page("https://other.example"))
 
 
 @pytest.mark.parametrize(
@@ -160,12 +196,12 @@ def test_corrupt_store_starts_empty_with_a_warning(tmp_path: Path, caplog: pytes
     path.write_bytes(content)
     with caplog.at_level(logging.WARNING, logger="eimzo_agent.policy.approved_store"):
         gate = make_gate(path)
-    assert gate.approved_domains() == []
-    assert not gate.is_allowed(TEST_PORTAL)
+    assert gate.approved_sites() == []
+    assert not gate.is_allowed(PORTAL_PAGE)
     assert str(path) in caplog.text
     # Approving again repairs the file.
-    gate.install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL])])
-    assert make_gate(path).is_allowed(TEST_PORTAL)
+    gate.install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL])], PORTAL_PAGE)
+    assert make_gate(path).is_allowed(PORTAL_PAGE)
 
 
 def test_malformed_entries_are_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -173,7 +209,7 @@ def test_malformed_entries_are_skipped(tmp_path: Path, caplog: pytest.LogCapture
     path.write_text(json.dumps({"version": 1, "domains": [TEST_PORTAL, 42, "evil example", "", "UPPER.uz"]}))
     with caplog.at_level(logging.WARNING):
         gate = make_gate(path)
-    assert gate.approved_domains() == [TEST_PORTAL]
+    assert gate.approved_sites() == [f"https://{TEST_PORTAL}"]
     assert "evil example" in caplog.text
 
 
@@ -182,8 +218,8 @@ def test_unwritable_store_logs_and_keeps_the_approval(tmp_path: Path, caplog: py
     blocker.write_text("a file where the data folder should be")
     with caplog.at_level(logging.WARNING):
         gate = make_gate(blocker / APPROVED_FILE)
-        assert gate.install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL])]) == []
-    assert gate.is_allowed(TEST_PORTAL)
+        assert gate.install_keys([(TEST_PORTAL, PUBLISHED[TEST_PORTAL])], PORTAL_PAGE) == []
+    assert gate.is_allowed(PORTAL_PAGE)
     assert "cannot save" in caplog.text
 
 

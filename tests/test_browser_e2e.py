@@ -3,7 +3,8 @@
 `tests/browser/e2e.mjs` does the browser part and prints JSON; this module starts the real agent
 (`serve --demo`, passwords from an askpass program) and a portal's web server on 127.0.0.1, answers the script's
 "stop the agent now", and checks what came back — every signature with `openssl cms -verify` against the demo CA.
-The demo page's screenshot goes to docs/screenshots/demo-portal.png.
+The demo page's screenshot, demo-portal.png, goes to a temporary folder (docs/screenshots/ only when
+scripts/refresh-screenshots.sh runs this).
 
 Needs node, /usr/bin/chromium and `npm ci` (scripts/bootstrap.sh --test installs them). Missing tools fail the
 suite; set EIMZO_AGENT_SKIP_BROWSER=1 to skip these tests on a machine without a browser.
@@ -34,7 +35,8 @@ from eimzo_agent.dev.demo import DEMO_PASSWORD
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "browser" / "e2e.mjs"
 COMPAT_PAGE = REPO / "tests" / "browser" / "compat-page.html"
-SCREENSHOT = REPO / "docs" / "screenshots" / "demo-portal.png"
+SANDBOX_PAGE = REPO / "tests" / "browser" / "sandbox-page.html"
+NULL_KEY = json.loads((REPO / "tests" / "data" / "eimzo-kat.json").read_text())["eimzo_api_keys"]["keys"]["null"]
 CHROMIUM = Path("/usr/bin/chromium")
 TEXT = "Shartnoma № 17: ijara to'lovi 1 200 000 so'm. Договор аренды. Qaraqalpaqsha: ǵ ń ú."
 #: A binary document (not valid UTF-8), as a chosen file would be.
@@ -50,6 +52,9 @@ class BrowserRun:
     agent_lines: list[str]
     seconds: float
     started: float
+    screenshot: Path
+    #: What the agent asked the person (askpass log lines "<kind> <attempt> <site>").
+    questions: list[str]
 
 
 def _missing_tool() -> str | None:
@@ -80,6 +85,7 @@ class _Portal(BaseHTTPRequestHandler):
 
 
 def _isolated_env(home: Path, tmp: Path) -> dict[str, str]:
+    """The agent's and node's environment; TMPDIR too, so Chromium's profile folder never lands in the real /tmp."""
     env = dict(os.environ)
     for var in ("DISPLAY", "WAYLAND_DISPLAY", "EIMZO_AGENT_ASKPASS", "LC_ALL", "LANGUAGE"):
         env.pop(var, None)
@@ -91,7 +97,9 @@ def _isolated_env(home: Path, tmp: Path) -> dict[str, str]:
         XDG_CACHE_HOME=str(home / "cache"),
         EIMZO_AGENT_SYSTEM_CONFIG=str(tmp / "no-admin-config.toml"),
         LANG="C.UTF-8",
+        TMPDIR=str(tmp / "tmp"),
     )
+    (tmp / "tmp").mkdir()
     return env
 
 
@@ -130,7 +138,7 @@ def _drive(process: subprocess.Popen[str], agent: AgentProcess, deadline: float)
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserRun]:
+def run(tmp_path_factory: pytest.TempPathFactory, screenshot_dir: Path) -> Iterator[BrowserRun]:
     missing = _missing_tool()
     if missing:
         if os.environ.get("EIMZO_AGENT_SKIP_BROWSER") == "1":
@@ -143,6 +151,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserRun]:
     env = _isolated_env(home, tmp)
     askpass = make_askpass(tmp)
     askpass.answer(DEMO_PASSWORD)
+    # An earlier agent version approved "null" (the vendor's key for it) and saved it: it must count for nothing.
+    approved = home / "data" / "eimzo-agent" / "approved-domains.json"
+    approved.parent.mkdir(parents=True)
+    approved.write_text(json.dumps({"version": 1, "domains": ["null"]}))
     # Exactly what a newcomer gets from `serve --demo` (the screenshot shows it), plus an askpass program.
     agent = start_agent(tmp / "agent", "--demo", "--askpass", str(askpass.program), env=env)
     process: subprocess.Popen[str] | None = None
@@ -150,14 +162,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserRun]:
     try:
         page = COMPAT_PAGE.read_text().replace("__AGENT_HTTP__", f"http://127.0.0.1:{agent.port}")
         page = page.replace("__AGENT_WS__", agent.url)
-        portal_class = type("Portal", (_Portal,), {"pages": {"/compat.html": page.encode()}})
+        sandbox = SANDBOX_PAGE.read_text().replace("__AGENT_WS__", agent.url).replace("__NULL_KEY__", NULL_KEY)
+        portal_class = type("Portal", (_Portal,), {"pages": {"/compat.html": page.encode(),
+                                                             "/sandbox.html": sandbox.encode()}})
         portal = ThreadingHTTPServer(("127.0.0.1", 0), portal_class)
         threading.Thread(target=portal.serve_forever, daemon=True).start()
         assert agent.process.stdout is not None
         agent_lines = [agent.process.stdout.readline(), agent.process.stdout.readline()]
         document = tmp / "ariza.pdf"
         document.write_bytes(FILE_BYTES)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        screenshot = screenshot_dir / "demo-portal.png"
         config = tmp / "browser-config.json"
         config.write_text(json.dumps({
             "agentPort": agent.port,
@@ -165,7 +179,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserRun]:
             "portalPort": portal.server_address[1],
             "text": TEXT,
             "file": str(document),
-            "screenshot": str(SCREENSHOT),
+            "screenshot": str(screenshot),
             "clientModule": str(REPO / "browser_js" / "eimzo-agent.mjs"),
         }))
         stderr = tmp / "node-stderr.txt"
@@ -177,8 +191,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserRun]:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\nnode stderr:\n{stderr.read_text()}") from None
         assert message["event"] == "result", f"{message.get('message')}\nagent log:\n{agent.log()}"
+        # The script closes Chromium after its result; killing it halfway would leave the profile folder behind.
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0, stderr.read_text()
         demo_ca = home / "data" / "eimzo-agent" / "demo" / "ca" / "ca.crt.pem"
-        yield BrowserRun(message, demo_ca, agent_lines, time.monotonic() - started, started)
+        yield BrowserRun(message, demo_ca, agent_lines, time.monotonic() - started, started, screenshot,
+                         askpass.questions())
     finally:
         if process is not None and process.poll() is None:
             process.kill()
@@ -278,6 +297,19 @@ def test_compat_globals_run_the_classic_e_imzo_client_flow(run: BrowserRun, tmp_
     openssl_verify(tmp_path, run.demo_ca, compat["detached"], content=compat["text"].encode())
 
 
+def test_a_sandboxed_frame_gets_a_question_never_a_silent_key_list(run: BrowserRun) -> None:
+    """Issue #10's first "High": the "null" API key had approved every sandboxed iframe on the Internet."""
+    sandboxed = run.result["sandboxed"]
+    assert sandboxed["origin"] == "null"
+    apikey, first, second = sandboxed["replies"]
+    assert apikey["success"] is True  # the vendor's key for "null" is genuine, it just approves nothing
+    for listing in (first, second):
+        assert listing["success"] is False and "certificates" not in listing, listing
+        assert listing["status"] == -1022
+    # The person was asked each time (the test's askpass answers "deny"); no password was ever asked for.
+    assert [q for q in run.questions if q.endswith(" null")] == ["consent 1 null", "consent 1 null"]
+
+
 def test_diagnose_tells_the_failures_apart_in_the_browser(run: BrowserRun) -> None:
     diagnose = run.result["diagnose"]
     assert diagnose["running"]["status"] == "ok" and diagnose["running"]["agent"] == "eimzo-agent"
@@ -319,11 +351,12 @@ def test_diagnose_reports_not_running_once_the_agent_is_stopped(run: BrowserRun)
 
 
 def test_demo_screenshot_is_written(run: BrowserRun) -> None:
-    data = SCREENSHOT.read_bytes()
+    data = run.screenshot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert width == 1200 and height > 900  # the full page: status, keys, signing form, result
-    assert SCREENSHOT.stat().st_mtime >= time.time() - (time.monotonic() - run.started) - 1
+    # Written by this run (a refresh into docs/screenshots/ must not pass on the previous picture).
+    assert run.screenshot.stat().st_mtime >= time.time() - (time.monotonic() - run.started) - 1
 
 
 def test_no_page_errors_and_within_budget(run: BrowserRun) -> None:

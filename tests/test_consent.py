@@ -1,4 +1,9 @@
-"""Site consent: an unknown site is asked about once — allow once, always, or deny — and can be revoked."""
+"""Site consent: an unknown site is asked about once — allow once, always, or deny — and can be revoked.
+
+Only an explicit "deny" is remembered; a question cancelled or left to time out refuses that request only.
+Answers are bound to scheme and host; an opaque origin ("null") is asked about on every connection, never
+remembered.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,12 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from agent_harness import TEST_CONFIG, AgentProcess, Askpass, make_askpass, start_agent
+from websockets.sync.client import connect
 
 PORTAL = "https://portal.example.uz"
 
@@ -38,7 +45,8 @@ def test_denied_site_gets_1022_and_is_not_asked_again(tmp_path: Path, askpass: A
     try:
         reply = agent.call("list_disks", plugin="pfx", origin=PORTAL)
         assert reply == {"success": False, "status": -1022,
-                         "reason": "API-key для домена portal.example.uz недействителен."}
+                         "reason": f"Пользователь этого компьютера не разрешил сайту {PORTAL} использовать ключи "
+                                   "подписи."}
         assert agent.call("list_disks", plugin="pfx", origin=PORTAL)["status"] == -1022
         assert consent_questions(askpass) == [f"consent 1 {PORTAL}"]
     finally:
@@ -70,7 +78,7 @@ def test_always_is_remembered_listed_and_revocable(tmp_path: Path, askpass: Askp
     finally:
         agent.stop()
     listed = json.loads(cli("sites", "--json").stdout)
-    assert {"domain": "portal.example.uz", "source": "consent"} in listed
+    assert {"domain": PORTAL, "source": "consent"} in listed
 
     askpass.clear()
     askpass.answer("deny", "consent")
@@ -114,5 +122,87 @@ def test_concurrent_requests_of_one_site_share_one_question(tmp_path: Path, askp
             thread.join(30)
         assert [r["success"] for r in results] == [True] * 4
         assert len(consent_questions(askpass)) == 1
+    finally:
+        agent.stop()
+
+
+def slow_askpass(askpass: Askpass, seconds: float) -> None:
+    program = askpass.program.read_text()
+    askpass.program.write_text(program.replace('answer=$(cat "$file")', f'answer=$(cat "$file"); sleep {seconds}'))
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+def test_an_unanswered_question_is_not_a_stored_denial(tmp_path: Path, askpass: Askpass, how: str) -> None:
+    if how == "cancel":
+        askpass.answer("CANCEL", "consent")
+        config = TEST_CONFIG
+    else:
+        slow_askpass(askpass, 5)
+        askpass.answer("always", "consent")
+        config = TEST_CONFIG + "[ui]\nprompt_timeout_seconds = 1\n"
+    agent = run(tmp_path, askpass, config=config)
+    try:
+        reply = agent.call("list_disks", plugin="pfx", origin=PORTAL)
+        assert reply == {"success": False, "status": -1022,
+                         "reason": f"Сайт {PORTAL} не может использовать ключи подписи: вопрос закрыт без ответа. "
+                                   "Повторите попытку."}
+        askpass.program.write_text(askpass.program.read_text().replace("sleep 5", "sleep 0"))
+        askpass.answer("once", "consent")
+        assert agent.call("list_disks", plugin="pfx", origin=PORTAL)["success"] is True  # asked again, allowed
+        assert len(consent_questions(askpass)) == 2
+    finally:
+        agent.stop()
+
+
+def test_a_page_that_leaves_does_not_fail_the_other_pages_waiting_for_the_same_question(
+        tmp_path: Path, askpass: Askpass) -> None:
+    slow_askpass(askpass, 2)
+    askpass.answer("once", "consent")
+    agent = run(tmp_path, askpass)
+    try:
+        results: list[dict] = []
+        staying = threading.Thread(target=lambda: results.append(agent.call("list_disks", plugin="pfx",
+                                                                             origin=PORTAL)))
+        with connect(agent.url, origin=PORTAL, compression=None, open_timeout=10) as leaving:
+            leaving.send(json.dumps({"plugin": "pfx", "name": "list_disks", "arguments": []}))
+            time.sleep(0.5)  # the question is on screen now
+            staying.start()
+            time.sleep(0.5)  # the second request waits for the same question
+        # The first page went away while the question was still open.
+        staying.join(30)
+        assert results and results[0]["success"] is True, results
+        assert len(consent_questions(askpass)) == 1
+    finally:
+        agent.stop()
+
+
+def test_an_answer_for_https_is_not_an_answer_for_http(tmp_path: Path, askpass: Askpass) -> None:
+    askpass.answer("always", "consent")
+    agent = run(tmp_path, askpass)
+    try:
+        assert agent.call("list_disks", plugin="pfx", origin=PORTAL)["success"] is True
+        askpass.answer("deny", "consent")
+        plain = PORTAL.replace("https://", "http://")
+        assert agent.call("list_disks", plugin="pfx", origin=plain)["status"] == -1022
+        assert consent_questions(askpass) == [f"consent 1 {PORTAL}", f"consent 1 {plain}"]
+    finally:
+        agent.stop()
+
+
+def test_an_opaque_origin_is_asked_on_every_connection_and_never_remembered(tmp_path: Path,
+                                                                           askpass: Askpass) -> None:
+    consented = tmp_path / "home" / "data" / "eimzo-agent" / "consented-sites.json"
+    consented.parent.mkdir(parents=True, exist_ok=True)
+    consented.write_text(json.dumps({"version": 1, "domains": ["null"]}))  # as an earlier version could write
+    askpass.answer("always", "consent")  # "always" is not offered for "null": taken as "this time"
+    agent = run(tmp_path, askpass)
+    try:
+        assert agent.call("list_disks", plugin="pfx", origin="null")["success"] is True
+        assert agent.call("list_disks", plugin="pfx", origin="null")["success"] is True
+        assert consent_questions(askpass) == ["consent 1 null", "consent 1 null"]
+        askpass.answer("deny", "consent")
+        assert agent.call("list_disks", plugin="pfx", origin="null")["status"] == -1022
+        askpass.answer("once", "consent")
+        assert agent.call("list_disks", plugin="pfx", origin="null")["success"] is True  # a denial is not kept
     finally:
         agent.stop()

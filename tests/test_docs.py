@@ -7,7 +7,7 @@ from pathlib import Path
 
 from eimzo_agent.agent import build_agent
 from eimzo_agent.config import AgentConfig
-from eimzo_agent.protocol.registry import MAIN
+from eimzo_agent.protocol.calls import MAIN
 from eimzo_agent.ui.prompter import NoPrompter
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -21,6 +21,9 @@ def test_compat_table_lists_every_registered_function_as_done() -> None:
         assert f"## {section}" in text or f"## {section.split()[0]}" in text, section
         row = re.search(rf"^\|\s*[^|]*\b{re.escape(function.name)}\b[^|]*\|\s*done\s*\|", text, re.MULTILINE)
         assert row, f"docs/compat.md does not list {function.plugin or 'main'}.{function.name} as done"
+        # Our own additions are documented as such, under a heading that says so; E-IMZO's never are.
+        ours = f"### {function.plugin} (eimzo-agent extension)" in text
+        assert ours == function.extension, f"{function.full_name}: extension={function.extension}"
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:

@@ -22,8 +22,9 @@ from agent_harness import PASSWORD, TEST_CONFIG, AgentProcess, b64, mint, start_
 from websockets.sync.client import ClientConnection, connect
 from xsession import XScreen, require_gui_tools, xvfb
 
+from eimzo_agent import i18n
+
 DIALOG = "^eimzo-agent"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PORTAL = "https://hujjat.example.uz"
 DOCUMENT = ("Shartnoma № 17\nIjara to'lovi: 1 200 000 so'm, 2026-yil dekabr oyi uchun.\n"
             "Договор аренды № 17 от 01.12.2026.").encode()
@@ -91,11 +92,8 @@ def gui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gui]:
     }
     config = TEST_CONFIG + '[sites]\nallowed_domains = ["hujjat.example.uz"]\n'
     with xvfb() as screen, ThreadPoolExecutor(max_workers=8) as pool:
-        # Module-scoped, so conftest's per-test folders do not exist yet: give the agent its own.
-        env = screen.env()
-        env.update({var: str(tmp / "home" / var.lower()) for var in
-                    ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME")})
-        agent = start_agent(tmp / "agent", "--key-root", str(root), config=config, env=env)
+        # The module's own home and XDG folders (conftest's isolated_module_dirs), plus the virtual screen.
+        agent = start_agent(tmp / "agent", "--key-root", str(root), config=config, env=screen.env())
         try:
             yield Gui(screen, agent, keys, pool)
         finally:
@@ -288,7 +286,8 @@ def test_flooding_site_is_limited_and_other_sites_get_their_turn(gui: Gui) -> No
     while sum(f.done() for f in more) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     refused = [f.result() for f in more if f.done()]
-    assert refused == [{"success": False, "status": -5001, "reason": "Операция отменена"}] * 2
+    busy = i18n.text("ru", "reasons", "prompt_busy")  # E-IMZO's -5001, saying why
+    assert refused == [{"success": False, "status": -5001, "reason": busy}] * 2
     waiting = [f for f in more if not f.done()]
     fair = gui.sign(other_key, other)
     time.sleep(0.5)  # queued behind the flooding site's two waiting questions
@@ -304,7 +303,8 @@ def test_flooding_site_is_limited_and_other_sites_get_their_turn(gui: Gui) -> No
     assert [f.result(timeout=30)["status"] for f in waiting] == [-5000, -5000]
     # Three cancels within a minute: the site is refused without a dialog for a while.
     cooled = gui.no_dialog_while(gui.sign(flood_key, flood))
-    assert cooled == {"success": False, "status": -5001, "reason": "Операция отменена"}
+    waits = [i18n.text("ru", "reasons", "prompt_cooldown", seconds=n) for n in (58, 59, 60)]
+    assert cooled["status"] == -5001 and cooled["reason"] in waits, cooled  # says how long to wait
 
 
 def test_change_password_in_one_dialog(gui: Gui, tmp_path: Path) -> None:
@@ -340,26 +340,29 @@ def test_change_password_in_one_dialog(gui: Gui, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("lang", ["uz", "kaa", "ru", "en"])
-def test_screenshot_in_each_language(gui: Gui, lang: str) -> None:
-    """docs/screenshots/password-dialog-<lang>.png: site, key owner and document preview in every language."""
-    assert gui.agent.call("change_ui_lang", lang, plugin="app")["success"] is True
+def test_screenshot_in_each_language(gui: Gui, lang: str, screenshot_dir: Path) -> None:
+    """password-dialog-<lang>.png (see docs/screenshots/): site, key owner and document preview in every language."""
+    # The portal's own choice (which, in E-IMZO, switches the whole agent).
+    assert gui.agent.call("change_ui_lang", lang, plugin="app", origin=PORTAL)["success"] is True
     try:
         key_id = gui.load("nodira", PORTAL)
         reply = gui.sign(key_id, PORTAL)
         window = gui.dialog()
         time.sleep(0.2)  # the entry's focus ring is drawn
-        shot = gui.screen.screenshot(window, SCREENSHOTS / f"password-dialog-{lang}.png")
+        shot = gui.screen.screenshot(window, screenshot_dir / f"password-dialog-{lang}.png")
+        shown = gui.screen.window_name(window)
         gui.screen.type(PASSWORD)
         gui.screen.key("Return")
         gui.screen.wait_gone(window, DIALOG)
         assert reply.result(timeout=30)["success"] is True
     finally:
-        gui.agent.call("change_ui_lang", "ru", plugin="app")
+        gui.agent.call("change_ui_lang", "ru", plugin="app", origin=PORTAL)
+    assert shown == i18n.text(lang, "prompt", "title"), "the dialog is not in the chosen language"
     _check_screenshot(shot)
 
 
-def test_change_password_screenshot(gui: Gui) -> None:
-    assert gui.agent.call("change_ui_lang", "uz", plugin="app")["success"] is True
+def test_change_password_screenshot(gui: Gui, screenshot_dir: Path) -> None:
+    assert gui.agent.call("change_ui_lang", "uz", plugin="app", origin=PORTAL)["success"] is True
     try:
         key_id = gui.load("nodira", PORTAL)
         reply = gui.pool.submit(gui.agent.call, "change_password", key_id, plugin="pfx", origin=PORTAL)
@@ -368,12 +371,14 @@ def test_change_password_screenshot(gui: Gui) -> None:
         gui.screen.key("Tab")
         gui.screen.type("YangiParol")
         time.sleep(0.2)
-        shot = gui.screen.screenshot(window, SCREENSHOTS / "change-password-dialog-uz.png")
+        shot = gui.screen.screenshot(window, screenshot_dir / "change-password-dialog-uz.png")
+        shown = gui.screen.window_name(window)
         gui.screen.key("Escape")
         gui.screen.wait_gone(window, DIALOG)
         assert reply.result(timeout=30)["status"] == -5000
     finally:
-        gui.agent.call("change_ui_lang", "ru", plugin="app")
+        gui.agent.call("change_ui_lang", "ru", plugin="app", origin=PORTAL)
+    assert shown == i18n.text("uz", "prompt", "title"), "the dialog is not in Uzbek"
     _check_screenshot(shot)
 
 
@@ -382,6 +387,7 @@ def _check_screenshot(path: Path) -> None:
     from PIL import Image
 
     with Image.open(path) as image:
+        assert image.format == "PNG"
         width, height = image.size
         assert 400 < width < 1000 and 300 < height < 900, image.size
         colours = {colour for _, colour in image.convert("RGB").getcolors(maxcolors=1 << 20) or []}

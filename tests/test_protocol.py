@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eimzo_agent import i18n
+from eimzo_agent.caller import Caller
 from eimzo_agent.policy.domains import DomainGate, parse_key_pairs
-from eimzo_agent.protocol.dispatcher import Call, CallContext, Dispatcher, build_apidoc
+from eimzo_agent.protocol.calls import MAIN, Argument, Call, CallContext, PluginFunction
+from eimzo_agent.protocol.dispatcher import Dispatcher, build_apidoc
 from eimzo_agent.protocol.errors import EimzoError
-from eimzo_agent.protocol.origin import domain_of
-from eimzo_agent.protocol.registry import MAIN, Argument, PluginFunction, Registry
+from eimzo_agent.protocol.registry import Registry
 
-FUNCTION_NOT_FOUND = i18n.text("ru", "reasons", "function_not_found")
+REQUEST_INVALID = i18n.text("ru", "reasons", "request_invalid")
 
 
 def make_dispatcher(lang: str = "ru", allow: tuple[str, ...] = ()) -> Dispatcher:
@@ -39,11 +40,11 @@ def make_dispatcher(lang: str = "ru", allow: tuple[str, ...] = ()) -> Dispatcher
     registry.add(PluginFunction("t", "echo", echo, (Argument("a", "первый"), Argument("b", optional=True)), "Эхо"))
     registry.add(PluginFunction("t", "boom", boom))
     registry.add(PluginFunction("t", "refuse", refuse, description="Отказ"))
-    return Dispatcher(registry, DomainGate(allow), lambda: lang)
+    return Dispatcher(registry, DomainGate(allow), lambda caller: lang)
 
 
 def handle(dispatcher: Dispatcher, frame: str, origin: str | None = "http://localhost:3000") -> Any:
-    return json.loads(asyncio.run(dispatcher.handle(frame, CallContext(origin=origin))))
+    return json.loads(asyncio.run(dispatcher.handle(frame, CallContext.from_origin(origin))))
 
 
 def test_success_reply_is_flat_with_status_1() -> None:
@@ -67,18 +68,42 @@ def test_main_plugin_is_the_empty_or_missing_plugin() -> None:
         '"text"',
         "{}",
         '{"plugin":"t"}',
-        '{"plugin":"nope","name":"echo","arguments":["x",""]}',
-        '{"plugin":"t","name":"nope"}',
-        '{"plugin":"t","name":"echo","arguments":["x"]}',
-        '{"plugin":"t","name":"echo","arguments":["x","y","z"]}',
         '{"plugin":"t","name":"echo","arguments":"x"}',
         '{"plugin":"t","name":"echo","arguments":[{"a":1},""]}',
         '{"plugin":5,"name":"echo"}',
         "[" * 100000,
     ],
 )
-def test_bad_requests_get_the_status_0_reply(frame: str) -> None:
-    assert handle(make_dispatcher(), frame) == {"success": False, "status": 0, "reason": FUNCTION_NOT_FOUND}
+def test_frames_that_are_no_call_get_the_status_0_reply(frame: str) -> None:
+    assert handle(make_dispatcher(), frame) == {"success": False, "status": 0, "reason": REQUEST_INVALID}
+
+
+@pytest.mark.parametrize(
+    ("frame", "named"),
+    [
+        ('{"plugin":"nope","name":"echo","arguments":["x",""]}', "nope.echo"),
+        ('{"plugin":"t","name":"nope"}', "t.nope"),
+        ('{"name":"get_timestamp_token_request_for_signature"}', "get_timestamp_token_request_for_signature"),
+        ('{"plugin":"t","name":"a\\u0000b\\n"}', "t.a?b?"),
+    ],
+)
+def test_a_missing_function_is_named_and_said_to_be_missing_from_eimzo_agent(frame: str, named: str) -> None:
+    """E-IMZO's status 0 says "update E-IMZO": wrong advice for us. The reply names the function instead."""
+    reply = handle(make_dispatcher("en"), frame)
+    assert reply == {"success": False, "status": 0, "reason": f"eimzo-agent has no function {named}."}
+    assert "E-IMZO" not in handle(make_dispatcher("ru"), frame)["reason"]
+
+
+@pytest.mark.parametrize("arguments", ['["x"]', '["x","y","z"]'])
+def test_a_wrong_argument_count_is_status_0_naming_the_function_and_the_counts(arguments: str) -> None:
+    reply = handle(make_dispatcher("en"), f'{{"plugin":"t","name":"echo","arguments":{arguments}}}')
+    count = len(json.loads(arguments))
+    assert reply == {"success": False, "status": 0, "reason": f"Function t.echo takes 2 arguments, not {count}."}
+
+
+def test_a_long_unknown_name_is_cut_in_the_reply() -> None:
+    reply = handle(make_dispatcher("en"), json.dumps({"plugin": "p", "name": "x" * 5000}))
+    assert reply["status"] == 0 and len(reply["reason"]) < 200
 
 
 def test_scalar_arguments_are_taken_as_text() -> None:
@@ -104,6 +129,7 @@ def test_allowlist_and_wildcards() -> None:
     d = make_dispatcher(allow=("portal.uz", "*.gov.uz"))
     frame = '{"plugin":"t","name":"echo","arguments":["x",""]}'
     assert handle(d, frame, origin="https://portal.uz")["success"]
+    assert handle(d, frame, origin="http://portal.uz")["success"]  # the admin names hosts, for any scheme
     assert handle(d, frame, origin="https://my.gov.uz:8443")["success"]
     assert handle(d, frame, origin="https://gov.uz")["status"] == -1022
     assert handle(d, frame, origin="https://evilportal.uz")["status"] == -1022
@@ -134,25 +160,37 @@ def test_apidoc_lists_described_functions_only() -> None:
 
 
 @pytest.mark.parametrize(
-    ("origin", "domain"),
+    ("origin", "expected"),
     [
-        ("http://localhost:8080", "localhost"),
-        ("https://My.Portal.UZ", "my.portal.uz"),
-        ("https://portal.uz.", "portal.uz"),
-        ("http://127.0.0.1:3000", "127.0.0.1"),
-        ("null", "null"),
-        (None, None),
-        ("", None),
-        ("file:///C:/x.html", None),
-        ("chrome-extension://abc", None),
-        ("https://x.uz/path", None),
-        ("https://user@x.uz", None),
-        ("http://x.uz:99999", None),
-        ("garbage", None),
+        ("http://localhost:8080", ("http://localhost:8080", "http://localhost", "localhost", False)),
+        ("https://My.Portal.UZ", ("https://my.portal.uz", "https://my.portal.uz", "my.portal.uz", False)),
+        ("https://portal.uz.", ("https://portal.uz", "https://portal.uz", "portal.uz", False)),
+        ("https://portal.uz:443", ("https://portal.uz", "https://portal.uz", "portal.uz", False)),
+        ("http://127.0.0.1:3000", ("http://127.0.0.1:3000", "http://127.0.0.1", "127.0.0.1", False)),
+        ("null", ("null", None, None, True)),
+        (None, (None, None, None, False)),
+        ("", (None, None, None, False)),
+        ("file:///C:/x.html", (None, None, None, False)),
+        ("chrome-extension://abc", (None, None, None, False)),
+        ("https://x.uz/path", (None, None, None, False)),
+        ("https://user@x.uz", (None, None, None, False)),
+        ("http://x.uz:99999", (None, None, None, False)),
+        ("garbage", (None, None, None, False)),
     ],
 )
-def test_domain_of_origin(origin: str | None, domain: str | None) -> None:
-    assert domain_of(origin) == domain
+def test_caller_from_origin(origin: str | None, expected: tuple[Any, ...]) -> None:
+    caller = Caller.from_origin(origin)
+    assert (caller.origin, caller.site, caller.domain, caller.opaque) == expected
+
+
+def test_the_site_keeps_the_scheme_and_the_limit_key_is_the_registrable_domain() -> None:
+    secure, plain = Caller.from_origin("https://a.b.soliq.uz"), Caller.from_origin("http://a.b.soliq.uz")
+    assert secure.site != plain.site
+    assert secure.limit_key == plain.limit_key == Caller.from_origin("https://x.soliq.uz").limit_key == "soliq.uz"
+    assert Caller.from_origin("https://one.github.io").limit_key != Caller.from_origin("https://two.github.io").limit_key
+    assert Caller.from_origin("http://127.0.0.1:1").limit_key != Caller.from_origin("http://127.0.0.1:2").limit_key
+    assert Caller.from_origin("https://192.0.2.7:1").limit_key == Caller.from_origin("https://192.0.2.7:2").limit_key
+    assert Caller.from_origin("null").limit_key == "null"
 
 
 def test_api_key_pairs() -> None:
@@ -168,8 +206,24 @@ def test_verifier_plugs_into_the_gate() -> None:
             return {"good": True, "bad": False}.get(key)
 
     gate = DomainGate((), [Verifier()])
-    assert gate.install_keys([("a.uz", "good"), ("b.uz", "bad"), ("c.uz", "unknown")]) == ["b.uz"]
-    assert gate.is_allowed("a.uz") and not gate.is_allowed("b.uz") and not gate.is_allowed("c.uz")
+    page = Caller.from_origin("https://a.uz")
+    assert gate.install_keys([("a.uz", "good"), ("b.uz", "bad"), ("c.uz", "unknown")], page) == ["b.uz"]
+    assert gate.is_allowed(page)
+    assert not gate.is_allowed(Caller.from_origin("https://b.uz"))
+    assert not gate.is_allowed(Caller.from_origin("https://c.uz"))
+
+
+def test_an_api_key_approves_only_the_page_that_sent_it_on_its_own_scheme() -> None:
+    class Verifier:
+        def verify(self, domain: str, key: str) -> bool | None:
+            return key == f"key-of-{domain}"
+
+    gate = DomainGate((), [Verifier()])
+    sender = Caller.from_origin("https://a.uz")
+    assert gate.install_keys([("a.uz", "key-of-a.uz"), ("b.uz", "key-of-b.uz")], sender) == []
+    assert gate.is_allowed(sender) and gate.is_allowed(Caller.from_origin("https://a.uz:8443"))
+    assert not gate.is_allowed(Caller.from_origin("http://a.uz")), "an https approval must not cover http"
+    assert not gate.is_allowed(Caller.from_origin("https://b.uz")), "a key sent by another page approves nothing"
 
 
 @settings(max_examples=300, deadline=None)

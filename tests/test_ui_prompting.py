@@ -15,6 +15,7 @@ import pytest
 
 from eimzo_agent import i18n
 from eimzo_agent.crypto.gost94 import gost94_digest
+from eimzo_agent.keys import password_rules
 from eimzo_agent.plugins.prompt_info import (
     document_preview,
     key_family,
@@ -22,7 +23,6 @@ from eimzo_agent.plugins.prompt_info import (
     owner_details,
     visible_text,
 )
-from eimzo_agent.ui import password_rules
 from eimzo_agent.ui.prompt_queue import PromptRefused, QueueLimits, SerialPrompter
 from eimzo_agent.ui.prompter import Answer, AskpassPrompter, PromptRequest, details_env
 from eimzo_agent.ui.remember import PasswordMemory
@@ -69,7 +69,7 @@ async def settle() -> None:
 def test_one_question_at_a_time_and_flood_limit_per_site() -> None:
     async def scenario() -> None:
         inner = ScriptedPrompter()
-        queue = SerialPrompter(inner, QueueLimits(max_pending_per_site=3))
+        queue = SerialPrompter(inner, QueueLimits(max_pending_per_origin=3))
         a = [asyncio.create_task(queue.ask(request("https://a.uz"))) for _ in range(5)]
         await settle()
         assert inner.shown == ["https://a.uz"] and queue.pending("https://a.uz") == 3
@@ -77,8 +77,7 @@ def test_one_question_at_a_time_and_flood_limit_per_site() -> None:
         assert len(refused) == 2
         for task in refused:
             error = task.exception()
-            assert isinstance(error, PromptRefused) and error.status == -5001
-            assert error.reason_key == "operation_cancelled"
+            assert isinstance(error, PromptRefused) and error.why == "origin"
         b = asyncio.create_task(queue.ask(request("https://b.uz")))  # another site is not limited by a's flood
         await settle()
         assert not b.done()
@@ -107,8 +106,12 @@ def test_cancel_cool_down() -> None:
             await inner.answers.put(None)  # the person cancels
             assert await task is None
             clock.now += 10
-        with pytest.raises(PromptRefused):
+        with pytest.raises(PromptRefused) as refused:
             await queue.ask(request("https://a.uz"))
+        # Blocked at t=20 for 60 s; now t=30.
+        assert refused.value.why == "cooldown" and refused.value.retry_after_seconds == 50
+        with pytest.raises(PromptRefused):  # the cool-down covers the whole registrable domain
+            await queue.ask(request("https://other.a.uz"))
         other = asyncio.create_task(queue.ask(request("https://b.uz")))
         await settle()
         await inner.answers.put("ok")
@@ -118,6 +121,51 @@ def test_cancel_cool_down() -> None:
         await settle()
         await inner.answers.put("later")
         assert await again == "later"
+
+    asyncio.run(scenario())
+
+
+def test_sub_domains_share_one_cap_and_all_sites_one_global_cap() -> None:
+    """A site cannot multiply its share of questions by using many sub-domains; all sites together are capped."""
+
+    async def scenario() -> None:
+        inner = ScriptedPrompter()
+        queue = SerialPrompter(inner, QueueLimits(max_pending_per_origin=3, max_pending_per_domain=4,
+                                                  max_pending_total=6))
+        flood = [asyncio.create_task(queue.ask(request(f"https://s{i}.flood.uz"))) for i in range(50)]
+        await settle()
+        waiting = [t for t in flood if not t.done()]
+        assert len(waiting) == 4
+        assert all(t.exception().why == "domain" for t in flood if t.done())
+        others = [asyncio.create_task(queue.ask(request(f"https://site{i}.uz"))) for i in range(5)]
+        await settle()
+        assert sum(not t.done() for t in others) == 2  # 4 + 2 = the global cap of 6
+        assert all(t.exception().why == "total" for t in others if t.done())
+        for task in waiting + [t for t in others if not t.done()]:
+            task.cancel()
+        await asyncio.gather(*flood, *others, return_exceptions=True)
+        assert queue.pending("https://s0.flood.uz") == 0
+
+    asyncio.run(scenario())
+
+
+def test_counters_of_sites_not_seen_for_a_while_are_forgotten() -> None:
+    async def scenario() -> None:
+        inner = ScriptedPrompter()
+        clock = FakeClock()
+        queue = SerialPrompter(inner, QueueLimits(cancel_window=60, cooldown=60), clock)
+        for i in range(200):  # one cancel each from 200 different sites
+            task = asyncio.create_task(queue.ask(request(f"https://site{i}.uz")))
+            await settle()
+            await inner.answers.put(None)
+            assert await task is None
+        assert queue.tracked_domains() == 200
+        clock.now += 61
+        task = asyncio.create_task(queue.ask(request("https://fresh.uz")))
+        await settle()
+        await inner.answers.put("ok")
+        assert await task == "ok"
+        assert queue.tracked_domains() == 0
 
     asyncio.run(scenario())
 

@@ -1,32 +1,35 @@
-"""The app plugin: agent-wide settings a portal may change."""
+"""The app plugin: settings a portal may change — for its own pages only."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eimzo_agent import i18n
-from eimzo_agent.protocol.dispatcher import Call
+from eimzo_agent.policy.languages import SiteLanguages
+from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
-from eimzo_agent.protocol.registry import Argument, PluginFunction
-
-if TYPE_CHECKING:
-    from eimzo_agent.agent import Agent
 
 
-def register(agent: Agent) -> None:
-    async def change_ui_lang(call: Call) -> dict[str, Any]:
+class AppPlugin:
+    def __init__(self, languages: SiteLanguages) -> None:
+        self.languages = languages
+
+    def functions(self) -> list[PluginFunction]:
+        return [
+            PluginFunction(
+                "app",
+                "change_ui_lang",
+                self.change_ui_lang,
+                (Argument("lang", "Код языка: uz, ru (а также kaa, en)"),),
+                "Изменить язык интерфейса",
+            )
+        ]
+
+    async def change_ui_lang(self, call: Call) -> dict[str, Any]:
+        """E-IMZO switches its whole interface; we switch the replies and dialogs of the calling site only, so one
+        portal cannot change the language another portal's users read."""
         lang = i18n.normalize_language(call.arg("lang"))
         if lang is None or call.arg("lang").strip().lower() not in (lang, i18n.LOCALE_NAMES[lang].lower()):
             raise EimzoError(Status.LANGUAGE_INVALID, "language_invalid")
-        agent.language = lang
+        self.languages.choose(call.caller, lang)
         return {"message": i18n.LOCALE_NAMES[lang]}
-
-    agent.registry.add(
-        PluginFunction(
-            "app",
-            "change_ui_lang",
-            change_ui_lang,
-            (Argument("lang", "Код языка: uz, ru (а также kaa, en)"),),
-            "Изменить язык интерфейса",
-        )
-    )

@@ -14,9 +14,9 @@ from eimzo_agent.policy.journal import JournalEntry, now_utc
 from eimzo_agent.protocol.errors import EimzoError, Status
 
 if TYPE_CHECKING:
-    from eimzo_agent.agent import Agent
     from eimzo_agent.keys.sessions import LoadedKey
-    from eimzo_agent.protocol.dispatcher import Call
+    from eimzo_agent.policy.journal import Journal
+    from eimzo_agent.protocol.calls import Call
 
 _CANCELLED = {Status.PASSWORD_CANCELLED, Status.OPERATION_CANCELLED}
 
@@ -29,7 +29,7 @@ class SigningNote:
 
 @contextlib.asynccontextmanager
 async def journaled(
-    agent: Agent, call: Call, key: LoadedKey, operation: str, content: bytes
+    journal: Journal | None, call: Call, key: LoadedKey, operation: str, content: bytes
 ) -> AsyncIterator[SigningNote]:
     note = SigningNote()
     result = "signed"
@@ -45,12 +45,12 @@ async def journaled(
         result = "failed:internal"
         raise
     finally:
-        if agent.journal is not None:
+        if journal is not None:
             serial, owner = _identify(note.certificate, key.alias)
-            agent.journal.append(
+            journal.append(
                 JournalEntry(
                     time=now_utc(),
-                    site=call.context.origin or "",
+                    site=call.caller.label,
                     operation=operation,
                     certificate_serial=serial,
                     owner=owner,

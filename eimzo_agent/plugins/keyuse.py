@@ -1,11 +1,15 @@
-"""Glue shared by the pfx and pkcs7 plugins: key-store errors in E-IMZO's words, and the password loop."""
+"""Using a key file's private key: key-store errors in E-IMZO's words, asking the person, and the password loop.
+
+`KeyUnlocker` is the one service that turns "this page wants this key for this operation" into an open key: it
+asks the person (through the prompter, never the page) up to `tries` times, tries a password the person asked to
+remember for this origin and key first, and maps every key-store failure to E-IMZO's status and reason.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from eimzo_agent.keys.alias import owner_from_alias
 from eimzo_agent.keys.errors import KeyErrorKind, KeyStoreError
@@ -13,12 +17,11 @@ from eimzo_agent.keys.pfx_files import read_key_file
 from eimzo_agent.keys.pkcs12 import UnlockedKey, open_pfx
 from eimzo_agent.keys.sessions import LoadedKey
 from eimzo_agent.plugins.prompt_info import document_preview, key_family, looks_like_login_challenge, owner_details
-from eimzo_agent.protocol.dispatcher import Call
+from eimzo_agent.policy.asking import ask_person
+from eimzo_agent.protocol.calls import Call
 from eimzo_agent.protocol.errors import EimzoError, Status
-from eimzo_agent.ui.prompter import Operation, PromptKind, PromptRequest
-
-if TYPE_CHECKING:
-    from eimzo_agent.agent import Agent
+from eimzo_agent.ui.prompter import Answer, Operation, Prompter, PromptKind, PromptRequest
+from eimzo_agent.ui.remember import PasswordMemory
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,8 @@ _KEY_ERRORS: dict[KeyErrorKind, tuple[int, str]] = {
 
 def eimzo_error(exc: KeyStoreError, *, alias: str = "", name: str = "") -> EimzoError:
     """Map a key-store failure to E-IMZO's status and reason; anything else reads as a damaged key file."""
-    log.info("key store: %s", exc)
+    # DEBUG, not INFO: the detail names files and aliases (the owner's name and PINFL).
+    log.debug("key store: %s", exc)
     status, reason = _KEY_ERRORS.get(exc.kind, (Status.OTHER, "key_file_damaged"))
     return EimzoError(status, reason, alias=alias, name=name)
 
@@ -75,72 +79,79 @@ def memory_key(key: LoadedKey) -> str:
     return f"{key.file}\n{key.alias}"
 
 
-async def ask_and_open(agent: Agent, call: Call, key: LoadedKey, operation: Operation, *,
-                       document: bytes | None = None, ask: Ask | None = None,
-                       kind: PromptKind = "password") -> tuple[UnlockedKey, str]:
-    """Ask for the password until the key opens (at most `password_tries` times); -5000 on cancel or too many.
+class KeyUnlocker:
+    """Opens key files for one operation at a time, asking the person for the password."""
 
-    `document` is what will be signed: the dialog shows it. A password the person asked to remember for this
-    site and key is tried first, without asking. `ask` and `kind` replace the prompter's `ask` and the question
-    (change_password's combined dialog). Returns the opened key and the password that opened it
-    (change_password needs it).
-    """
-    data = await read_key(key)
-    site = call.context.origin or ""
-    if operation == "sign" and document is not None and looks_like_login_challenge(document):
-        operation = "login"
-    can_remember = ask is None and operation in REMEMBERABLE and bool(site)
-    if can_remember:
-        opened = await _open_with_remembered(agent, site, key, data)
-        if opened is not None:
-            return opened
-    owner = owner_details(key.alias)
-    preview = None
-    if document is not None:
-        preview = await asyncio.to_thread(lambda: document_preview(document, key_family(data)))
-    ask = ask or agent.prompter.ask
-    tries = agent.config.password_tries
-    for attempt in range(1, tries + 1):
-        password = await ask(
-            PromptRequest(
-                kind=kind,
-                site=site,
-                key_label=key_label(key.alias),
-                operation=operation,
-                attempt=attempt,
-                max_attempts=tries,
-                retry=attempt > 1,
-                language=call.language,
-                owner=owner,
-                document=preview,
-                can_remember=can_remember,
+    def __init__(self, prompter: Prompter, passwords: PasswordMemory, tries: int) -> None:
+        self.prompter = prompter
+        self.passwords = passwords
+        self.tries = tries
+
+    async def open(self, call: Call, key: LoadedKey, operation: Operation, *, document: bytes | None = None,
+                   ask: Ask | None = None, kind: PromptKind = "password") -> tuple[UnlockedKey, str]:
+        """Ask for the password until the key opens (at most `tries` times); -5000 on cancel or too many.
+
+        `document` is what will be signed: the dialog shows it. A password the person asked to remember for this
+        origin and key is tried first, without asking (never for an opaque origin: "null" is any sandboxed page).
+        `ask` and `kind` replace the prompter's `ask` and the question (change_password's combined dialog).
+        Returns the opened key and the password that opened it (change_password needs it).
+        """
+        data = await read_key(key)
+        caller = call.caller
+        if operation == "sign" and document is not None and looks_like_login_challenge(document):
+            operation = "login"
+        origin = caller.origin if not caller.opaque else None
+        can_remember = ask is None and operation in REMEMBERABLE and bool(origin)
+        if can_remember and origin is not None:
+            opened = await self._open_with_remembered(origin, key, data)
+            if opened is not None:
+                return opened
+        owner = owner_details(key.alias)
+        preview = None
+        if document is not None:
+            preview = await asyncio.to_thread(lambda: document_preview(document, key_family(data)))
+        ask = ask or (lambda request: ask_person(self.prompter, request))
+        for attempt in range(1, self.tries + 1):
+            password = await ask(
+                PromptRequest(
+                    kind=kind,
+                    site=caller.label,
+                    key_label=key_label(key.alias),
+                    operation=operation,
+                    attempt=attempt,
+                    max_attempts=self.tries,
+                    retry=attempt > 1,
+                    language=call.language,
+                    owner=owner,
+                    document=preview,
+                    can_remember=can_remember,
+                    caller=caller,
+                )
             )
-        )
+            if password is None:
+                raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
+            try:
+                opened = await asyncio.to_thread(open_pfx, data, password, key.alias)
+            except KeyStoreError as exc:
+                if exc.kind is KeyErrorKind.WRONG_PASSWORD:
+                    continue
+                raise eimzo_error(exc, alias=key.alias, name=key.name) from None
+            remember_seconds = password.remember_seconds if isinstance(password, Answer) else 0
+            if can_remember and origin is not None and remember_seconds:
+                self.passwords.remember(origin, memory_key(key), password, remember_seconds)
+            return opened, str(password)
+        raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
+
+    async def _open_with_remembered(self, origin: str, key: LoadedKey,
+                                    data: bytes) -> tuple[UnlockedKey, str] | None:
+        password = self.passwords.recall(origin, memory_key(key))
         if password is None:
-            raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
+            return None
         try:
-            opened = await asyncio.to_thread(open_pfx, data, password, key.alias)
+            return await asyncio.to_thread(open_pfx, data, password, key.alias), password
         except KeyStoreError as exc:
-            if exc.kind is KeyErrorKind.WRONG_PASSWORD:
-                continue
-            raise eimzo_error(exc, alias=key.alias, name=key.name) from None
-        remember_seconds = getattr(password, "remember_seconds", 0)
-        if can_remember and remember_seconds:
-            agent.passwords.remember(site, memory_key(key), password, remember_seconds)
-        return opened, str(password)
-    raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
-
-
-async def _open_with_remembered(agent: Agent, site: str, key: LoadedKey,
-                                data: bytes) -> tuple[UnlockedKey, str] | None:
-    password = agent.passwords.recall(site, memory_key(key))
-    if password is None:
+            if exc.kind is not KeyErrorKind.WRONG_PASSWORD:
+                raise eimzo_error(exc, alias=key.alias, name=key.name) from None
+        # The password was changed in the meantime (maybe by another program): forget it and ask.
+        self.passwords.forget(origin, memory_key(key))
         return None
-    try:
-        return await asyncio.to_thread(open_pfx, data, password, key.alias), password
-    except KeyStoreError as exc:
-        if exc.kind is not KeyErrorKind.WRONG_PASSWORD:
-            raise eimzo_error(exc, alias=key.alias, name=key.name) from None
-    # The password was changed in the meantime (maybe by another program): forget it and ask.
-    agent.passwords.forget(site, memory_key(key))
-    return None

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eimzo_agent.crypto import cms
-from eimzo_agent.plugins.hardware import hardware_key, is_token_key, sign_with_token
+from eimzo_agent.crypto.signer import Signer
+from eimzo_agent.keys.sessions import KeySessions, LoadedKey
+from eimzo_agent.plugins.hardware import TokenService, is_token_key
 from eimzo_agent.plugins.journaling import journaled
-from eimzo_agent.plugins.keyuse import ask_and_open
-from eimzo_agent.protocol.dispatcher import Call
+from eimzo_agent.plugins.keyuse import KeyUnlocker
+from eimzo_agent.policy.journal import Journal
+from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
-from eimzo_agent.protocol.registry import Argument, PluginFunction
-
-if TYPE_CHECKING:
-    from eimzo_agent.agent import Agent
-    from eimzo_agent.keys.sessions import LoadedKey
 
 
 def decode_base64(value: str, argument: str) -> bytes:
@@ -35,37 +33,70 @@ def _reply(result: cms.SignatureResult) -> dict[str, Any]:
     }
 
 
-def _profile(signer: object) -> cms.AttributeMode:
+def _profile(signer: Signer) -> cms.AttributeMode:
     """Which signed attributes a signer's CMS carries: O'zDSt signers say "eimzo" (E-IMZO's three), others CAdES."""
-    return getattr(signer, "cms_profile", "cades")
+    return signer.cms_profile
 
 
-def register(agent: Agent) -> None:
-    async def loaded(call: Call) -> LoadedKey:
+class Pkcs7Plugin:
+    """pkcs7.*: CMS signatures with a key a page chose; the person confirms with the password or PIN."""
+
+    def __init__(self, *, sessions: KeySessions, unlocker: KeyUnlocker, tokens: TokenService,
+                 journal: Journal | None) -> None:
+        self.sessions = sessions
+        self.unlocker = unlocker
+        self.tokens = tokens
+        self.journal = journal
+
+    def functions(self) -> list[PluginFunction]:
+        key_id = Argument("id", "Идентификатор ключа (keyId), 'idcard', 'baikey' или 'ckc'")
+        return [
+            PluginFunction(
+                "pkcs7",
+                "create_pkcs7",
+                self.create_pkcs7,
+                (
+                    Argument("data_64", "Данные в кодировке Base64"),
+                    key_id,
+                    Argument("detached", "'yes' — отсоединённая подпись, 'no' или '' — присоединённая"),
+                ),
+                "Создать PKCS#7 документ, подписав данные ключом",
+            ),
+            PluginFunction(
+                "pkcs7",
+                "append_pkcs7_attached",
+                self.append_pkcs7_attached,
+                (Argument("pkcs7_64", "Присоединённый PKCS#7 документ в кодировке Base64"), key_id),
+                # Hidden in E-IMZO 6.4.7's apidoc (no description there); we document it: portals rely on it.
+                "Добавить подпись к присоединённому PKCS#7 документу",
+            ),
+        ]
+
+    async def _loaded(self, call: Call) -> LoadedKey:
         # Hardware ids ("idcard", "baikey", "ckc") pick a token key (plugins/hardware.py).
-        key = await hardware_key(agent, call) or agent.sessions.get(call.arg("id"), call.context.origin)
+        key = await self.tokens.pick(call) or self.sessions.get(call.arg("id"), call.caller.origin)
         if key is None:
             raise EimzoError(Status.KEY_NOT_FOUND, "key_not_found")
         return key
 
-    async def create_pkcs7(call: Call) -> dict[str, Any]:
+    async def create_pkcs7(self, call: Call) -> dict[str, Any]:
         content = decode_base64(call.arg("data_64"), "data_64")
         detached = call.arg("detached").strip().lower() == "yes"
-        key = await loaded(call)
-        async with journaled(agent, call, key, "pkcs7.create_pkcs7", content) as note:
+        key = await self._loaded(call)
+        async with journaled(self.journal, call, key, "pkcs7.create_pkcs7", content) as note:
             if is_token_key(key):  # PIN, login and signature happen on the token
-                return _reply(await sign_with_token(agent, call, key, "sign",
-                                                    lambda s: cms.create_pkcs7(content, s, detached=detached,
-                                                                                signed_attributes=_profile(s))))
-            opened, _ = await ask_and_open(agent, call, key, "sign", document=content)
+                return _reply(await self.tokens.sign(call, key, "sign",
+                                                     lambda s: cms.create_pkcs7(content, s, detached=detached,
+                                                                                 signed_attributes=_profile(s))))
+            opened, _ = await self.unlocker.open(call, key, "sign", document=content)
             note.certificate = opened.certificate
             result = await asyncio.to_thread(cms.create_pkcs7, content, opened.signer, detached=detached,
                                              signed_attributes=_profile(opened.signer))
         return _reply(result)
 
-    async def append_pkcs7_attached(call: Call) -> dict[str, Any]:
+    async def append_pkcs7_attached(self, call: Call) -> dict[str, Any]:
         existing = decode_base64(call.arg("pkcs7_64"), "pkcs7_64")
-        key = await loaded(call)
+        key = await self._loaded(call)
         # Check the document before the person is asked for a password for it.
         try:
             info = await asyncio.to_thread(cms.read_signed_data, existing)
@@ -73,15 +104,15 @@ def register(agent: Agent) -> None:
             raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
         if info.content is None:
             raise EimzoError(Status.OTHER, "pkcs7_detached")
-        async with journaled(agent, call, key, "pkcs7.append_pkcs7_attached", info.content) as note:
+        async with journaled(self.journal, call, key, "pkcs7.append_pkcs7_attached", info.content) as note:
             if is_token_key(key):  # PIN, login and signature happen on the token
                 try:
-                    return _reply(await sign_with_token(agent, call, key, "cosign",
-                                                        lambda s: cms.append_signer(existing, s,
-                                                                                   signed_attributes=_profile(s))))
+                    return _reply(await self.tokens.sign(call, key, "cosign",
+                                                         lambda s: cms.append_signer(existing, s,
+                                                                                    signed_attributes=_profile(s))))
                 except cms.CmsError as exc:
                     raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
-            opened, _ = await ask_and_open(agent, call, key, "cosign", document=info.content)
+            opened, _ = await self.unlocker.open(call, key, "cosign", document=info.content)
             note.certificate = opened.certificate
             try:
                 result = await asyncio.to_thread(cms.append_signer, existing, opened.signer,
@@ -89,28 +120,3 @@ def register(agent: Agent) -> None:
             except cms.CmsError as exc:
                 raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
         return _reply(result)
-
-    key_id = Argument("id", "Идентификатор ключа (keyId), 'idcard', 'baikey' или 'ckc'")
-    agent.registry.add(
-        PluginFunction(
-            "pkcs7",
-            "create_pkcs7",
-            create_pkcs7,
-            (
-                Argument("data_64", "Данные в кодировке Base64"),
-                key_id,
-                Argument("detached", "'yes' — отсоединённая подпись, 'no' или '' — присоединённая"),
-            ),
-            "Создать PKCS#7 документ, подписав данные ключом",
-        )
-    )
-    agent.registry.add(
-        PluginFunction(
-            "pkcs7",
-            "append_pkcs7_attached",
-            append_pkcs7_attached,
-            (Argument("pkcs7_64", "Присоединённый PKCS#7 документ в кодировке Base64"), key_id),
-            # Hidden in E-IMZO 6.4.7's apidoc (no description there); we document it: portals rely on it.
-            "Добавить подпись к присоединённому PKCS#7 документу",
-        )
-    )

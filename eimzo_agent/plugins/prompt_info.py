@@ -11,11 +11,11 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
 from typing import Literal
 
 from asn1crypto import core
 
+from eimzo_agent.crypto.gost94 import gost94_digest
 from eimzo_agent.keys.alias import owner_from_alias
 from eimzo_agent.keys.errors import KeyStoreError
 from eimzo_agent.keys.pkcs12 import iter_safe_bags, parse_pfx
@@ -101,21 +101,12 @@ def looks_like_login_challenge(content: bytes) -> bool:
     return bool(_CHALLENGE.fullmatch(text)) and any(ch.isdigit() for ch in text)
 
 
-def _ozdst_digest() -> Callable[[bytes], bytes] | None:
-    try:
-        from eimzo_agent.crypto.gost94 import gost94_digest
-    except ImportError:  # the O'zDSt hash is not part of this build yet
-        return None
-    return gost94_digest
-
-
 def document_preview(content: bytes, family: KeyFamily | None) -> DocumentPreview:
     """Text excerpt for text, size and fingerprint for binary; the fingerprint uses the key's own hash."""
     fingerprints: list[tuple[str, str]] = []
-    gost = _ozdst_digest()
-    if gost is not None and (family == "ozdst" or (family is None and len(content) <= UNKNOWN_FAMILY_OZDST_LIMIT)):
-        fingerprints.append(("O'zDSt 1106", gost(content).hex()))
-    if family != "ozdst" or gost is None:
+    if family == "ozdst" or (family is None and len(content) <= UNKNOWN_FAMILY_OZDST_LIMIT):
+        fingerprints.append(("O'zDSt 1106", gost94_digest(content).hex()))
+    if family != "ozdst":
         fingerprints.append(("SHA-256", hashlib.sha256(content).hexdigest()))
     if not content:
         return DocumentPreview("empty", 0, fingerprints=tuple(fingerprints))

@@ -13,21 +13,17 @@ import asyncio
 import base64
 import binascii
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asn1crypto import x509
 
 from eimzo_agent.crypto import x509_info
 from eimzo_agent.crypto.x509_info import AlgorithmError, CertificateError
-from eimzo_agent.plugins.hardware import is_token_key, store_of
-from eimzo_agent.plugins.keyuse import PFX_KEY_STORE, ask_and_open
-from eimzo_agent.protocol.dispatcher import Call
+from eimzo_agent.keys.sessions import KeySessions
+from eimzo_agent.plugins.hardware import TokenService, is_token_key
+from eimzo_agent.plugins.keyuse import PFX_KEY_STORE, KeyUnlocker
+from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
-from eimzo_agent.protocol.registry import Argument, PluginFunction
-
-if TYPE_CHECKING:
-    from eimzo_agent.agent import Agent
-    from eimzo_agent.keys.sessions import LoadedKey
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.DOTALL)
 
@@ -66,47 +62,50 @@ def _b64(cert: x509.Certificate) -> str:
     return base64.b64encode(cert.dump()).decode("ascii")
 
 
-async def _token_chain(agent: Agent, key: LoadedKey) -> list[x509.Certificate]:
-    # For a token key, disk = tokenId and name = CKA_ID in hex (see plugins/hardware.py).
-    token_key = await asyncio.to_thread(store_of(agent).find_key, key.disk, bytes.fromhex(key.name))
-    if token_key is None:
-        raise EimzoError(Status.OTHER, "token_removed")
-    return [token_key.certificate, *token_key.chain]
+class X509Plugin:
+    """x509.*: a loaded key's chain (the password is asked: .pfx certificates are encrypted), and two checks on
+    certificates the page sends."""
 
+    def __init__(self, *, sessions: KeySessions, unlocker: KeyUnlocker, tokens: TokenService) -> None:
+        self.sessions = sessions
+        self.unlocker = unlocker
+        self.tokens = tokens
 
-def register(agent: Agent) -> None:
-    async def get_certificate_chain(call: Call) -> dict[str, Any]:
-        key = agent.sessions.get(call.arg("certId"), call.context.origin)
+    def functions(self) -> list[PluginFunction]:
+        return [
+            PluginFunction("x509", name, handler, args, description)
+            for name, handler, args, description in (
+                ("get_certificate_chain", self.get_certificate_chain,
+                 (Argument("certId", "Идентификатор загруженного ключа"),),
+                 "Получить цепочку сертификатов ключа (сертификат ключа первым)"),
+                ("get_certificate_info", self.get_certificate_info,
+                 (Argument("certificate_64", "Сертификат в кодировке Base64"),),
+                 "Получить информацию о сертификате"),
+                ("verify_certificate", self.verify_certificate, (
+                    Argument("subject_certificate_64", "Проверяемый сертификат в кодировке Base64"),
+                    Argument("issuer_certificate_64", "Сертификат издателя в кодировке Base64"),
+                ), "Проверить, что сертификат выдан и подписан издателем"),
+            )
+        ]
+
+    async def get_certificate_chain(self, call: Call) -> dict[str, Any]:
+        key = self.sessions.get(call.arg("certId"), call.caller.origin)
         if key is not None and is_token_key(key):
-            chain = await _token_chain(agent, key)
+            chain = await self.tokens.chain(key)
         elif key is not None and key.store_type == PFX_KEY_STORE:
-            opened, _ = await ask_and_open(agent, call, key, "read_certificates")
+            opened, _ = await self.unlocker.open(call, key, "read_certificates")
             chain = [opened.certificate, *opened.chain]
         else:
             raise EimzoError(Status.KEY_NOT_FOUND, "key_not_found")
         # Key stores keep the chain in issuer order: end entity, its issuing CA, ..., root.
         return {"certificates": [_b64(cert) for cert in chain]}
 
-    async def get_certificate_info(call: Call) -> dict[str, Any]:
+    async def get_certificate_info(self, call: Call) -> dict[str, Any]:
         cert = decode_certificate(call.arg("certificate_64"), "certificate_64")
         return {"certificate_info": x509_info.certificate_info(cert)}
 
-    async def verify_certificate(call: Call) -> dict[str, Any]:
+    async def verify_certificate(self, call: Call) -> dict[str, Any]:
         subject = decode_certificate(call.arg("subject_certificate_64"), "subject_certificate_64")
         issuer = decode_certificate(call.arg("issuer_certificate_64"), "issuer_certificate_64")
         await asyncio.to_thread(check_issued_by, subject, issuer)
         return {}
-
-    for name, handler, args, description in (
-        ("get_certificate_chain", get_certificate_chain,
-         (Argument("certId", "Идентификатор загруженного ключа"),),
-         "Получить цепочку сертификатов ключа (сертификат ключа первым)"),
-        ("get_certificate_info", get_certificate_info,
-         (Argument("certificate_64", "Сертификат в кодировке Base64"),),
-         "Получить информацию о сертификате"),
-        ("verify_certificate", verify_certificate, (
-            Argument("subject_certificate_64", "Проверяемый сертификат в кодировке Base64"),
-            Argument("issuer_certificate_64", "Сертификат издателя в кодировке Base64"),
-        ), "Проверить, что сертификат выдан и подписан издателем"),
-    ):
-        agent.registry.add(PluginFunction("x509", name, handler, args, description))

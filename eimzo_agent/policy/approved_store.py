@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 APPROVED_FILE = "approved-domains.json"
 _FORMAT_VERSION = 1
 
-#: What a domain from an Origin header can look like (host names, IP addresses, "null"); anything else in the file is
-#: a sign of tampering or damage and is skipped rather than trusted.
-_DOMAIN = re.compile(r"[a-z0-9:]([a-z0-9_.:-]{0,251}[a-z0-9:])?")
+#: What a stored site can look like: "http(s)://host" (host names, IP addresses), or a bare host as earlier versions
+#: wrote; anything else in the file is a sign of tampering or damage and is skipped rather than trusted.
+_DOMAIN = re.compile(r"(https?://)?[a-z0-9:\[]([a-z0-9_.:\[\]-]{0,251}[a-z0-9:\]])?")
 #: A file larger than this is not ours: do not read megabytes into memory at start-up.
 _MAX_FILE_BYTES = 1024 * 1024
 

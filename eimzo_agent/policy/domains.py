@@ -1,10 +1,14 @@
-"""Which web domains may use the signing functions.
+"""Which sites may use the signing functions without asking the person.
 
-A domain is approved when it is the local machine, when the admin allowlist names it, or when a page presented
-an API key that an `ApiKeyVerifier` accepted. Verifiers plug in here (`policy/apikeys.py` checks the vendor's
-signed keys offline); without a verifier an API key approves nothing (we cannot tell a real key from a guess).
-Approved domains can be remembered across restarts by an `ApprovedStore` (`policy/approved_store.py`), as E-IMZO
-does: portals do not always send their key again.
+A caller is allowed when it is the local machine, when the admin allowlist names its host, or when one of its
+pages presented an E-IMZO API key for its own host that an `ApiKeyVerifier` accepted. Verifiers plug in here
+(`policy/apikeys.py` checks the vendor's signed keys offline); without a verifier an API key approves nothing.
+
+API-key approvals are remembered across restarts by an `ApprovedStore` (`policy/approved_store.py`), as E-IMZO
+does (portals do not always send their key again), and they are bound to the scheme and host of the page that
+presented the key: an approval won over https never covers the same host over http. An opaque origin ("null",
+any sandboxed frame) is never approved by a key: the vendor publishes a key for "null", so a key proves nothing
+about such a page (see docs/security.md).
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from eimzo_agent.caller import LOCAL_HOSTS, Caller
+
 log = logging.getLogger(__name__)
 
-#: Pages served from the machine itself are the user's own business (developers, the demo portal).
-LOCAL_DOMAINS = frozenset({"localhost", "127.0.0.1"})
 #: Keys checked per apikey call; portals send a handful. Each check costs milliseconds of EC arithmetic, and any
 #: page may call apikey, so a frame stuffed with thousands of pairs must not keep the agent busy: the rest count
 #: as invalid.
@@ -32,10 +36,13 @@ class ApiKeyVerifier(Protocol):
 
 class ApprovedStore(Protocol):
     def load(self) -> Iterable[str]:
-        """Domains approved in earlier runs (never raises: a damaged store reads as empty)."""
+        """Sites approved in earlier runs (never raises: a damaged store reads as empty)."""
 
-    def save(self, domains: Sequence[str]) -> None:
-        """Remember exactly `domains` (never raises: failures are logged)."""
+    def save(self, sites: Iterable[str]) -> None:
+        """Remember exactly `sites` (never raises: failures are logged)."""
+
+    def changed(self) -> Iterable[str] | None:
+        """The sites, when someone else rewrote the store since we last read or wrote it; else None."""
 
 
 def parse_key_pairs(arguments: Sequence[str]) -> list[tuple[str, str]] | None:
@@ -69,52 +76,65 @@ class DomainGate:
         self.allowlist = tuple(p for p in (s.strip().lower() for s in allowlist) if p)
         self.verifiers = list(verifiers)
         self.store = store
-        self._approved: set[str] = {d.lower() for d in store.load()} if store is not None else set()
+        self._approved: set[str] = stored_sites(store.load()) if store is not None else set()
         self._lock = threading.Lock()
         self._save_lock = threading.Lock()
 
-    def is_allowed(self, domain: str) -> bool:
-        domain = domain.lower()
-        if domain in LOCAL_DOMAINS or any(_matches(domain, p) for p in self.allowlist):
+    def is_allowed(self, caller: Caller) -> bool:
+        """Local pages, the admin's allowlist (by host, any scheme) and API-key approvals (by scheme and host)."""
+        if caller.opaque or caller.host is None:
+            return False
+        if caller.host in LOCAL_HOSTS or self.on_allowlist(caller.host):
             return True
         self._reload_if_changed()
         with self._lock:
-            return domain in self._approved
+            return caller.site in self._approved
+
+    def on_allowlist(self, host: str) -> bool:
+        return any(_matches(host, p) for p in self.allowlist)
 
     def _reload_if_changed(self) -> None:
         """`eimzo-agent sites revoke` edits the store while the agent runs: pick the change up."""
-        changed = getattr(self.store, "changed", None)  # stores without a file never change behind our back
-        fresh = changed() if changed is not None else None
+        fresh = self.store.changed() if self.store is not None else None
         if fresh is not None:
             with self._lock:
-                self._approved = {d.lower() for d in fresh}
+                self._approved = stored_sites(fresh)
 
-    def install_keys(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
-        """Remember domains whose keys verify; return the domains whose keys were found invalid."""
+    def install_keys(self, pairs: Sequence[tuple[str, str]], caller: Caller) -> list[str]:
+        """Check every key; approve the caller's own site when a key for its host verifies.
+
+        Returns the domains whose keys were found invalid (E-IMZO answers -1020 for the first). Keys for other
+        hosts are checked but approve nothing: a key is public and only says which host it was issued for, so it
+        may only open the door for a page of that host.
+        """
         invalid = []
-        added = False
+        approve = False
         for number, (domain, key) in enumerate(pairs):
             verdict = self._verify(domain, key) if number < MAX_KEYS_PER_CALL else False
             if verdict is True:
-                with self._lock:
-                    # Local domains pass anyway: remembering them would only clutter the store.
-                    added |= domain not in self._approved and domain not in LOCAL_DOMAINS
-                    self._approved.add(domain)
+                approve |= domain == caller.host and not caller.opaque
             elif verdict is False:
                 invalid.append(domain)
-        if added:
-            self._save()
+        site = caller.site
+        if approve and site is not None and caller.host not in LOCAL_HOSTS:
+            with self._lock:
+                added = site not in self._approved
+                self._approved.add(site)
+            if added:
+                self._save()
         return invalid
 
-    def approved_domains(self) -> list[str]:
+    def approved_sites(self) -> list[str]:
         with self._lock:
             return sorted(self._approved)
 
-    def revoke(self, domain: str) -> bool:
-        """Forget an API-key approval (tray: "allowed sites"); the admin allowlist is not touched."""
+    def revoke(self, site: str) -> bool:
+        """Forget an API-key approval ("https://host"; a bare host forgets both schemes); the admin allowlist is
+        not touched."""
+        targets = revocation_targets(site)
         with self._lock:
-            known = domain.lower() in self._approved
-            self._approved.discard(domain.lower())
+            known = any(t in self._approved for t in targets)
+            self._approved.difference_update(targets)
         if known:
             self._save()
         return known
@@ -125,7 +145,7 @@ class DomainGate:
         # The snapshot is taken under the save lock, so a slower writer can never put back an older list.
         with self._save_lock:
             with self._lock:
-                snapshot = sorted(self._approved - LOCAL_DOMAINS)
+                snapshot = sorted(self._approved)
             self.store.save(snapshot)
 
     def _verify(self, domain: str, key: str) -> bool | None:
@@ -138,3 +158,23 @@ class DomainGate:
             if verdict is not None:
                 return verdict
         return None
+
+
+def stored_sites(entries: Iterable[str]) -> set[str]:
+    """Stored approvals are "scheme://host". Earlier versions stored bare hosts, approved over any scheme; they are
+    read as https (what portals are served over); "null" is dropped: an opaque origin is never remembered."""
+    sites = set()
+    for entry in entries:
+        entry = entry.strip().lower()
+        if not entry or entry == "null":
+            continue
+        sites.add(entry if "://" in entry else f"https://{entry}")
+    return sites
+
+
+def revocation_targets(site: str) -> list[str]:
+    """What `revoke(site)` removes: the site itself, or both schemes when only a host is given."""
+    site = site.strip().lower().rstrip("/")
+    if "://" in site:
+        return [site]
+    return [f"https://{site}", f"http://{site}"]

@@ -10,83 +10,55 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from eimzo_agent import i18n
+from eimzo_agent.caller import Caller
+from eimzo_agent.protocol.calls import MAIN, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status, function_not_found
-from eimzo_agent.protocol.origin import domain_of
-from eimzo_agent.protocol.registry import MAIN, PluginFunction, Registry
+from eimzo_agent.protocol.registry import Registry
+from eimzo_agent.protocol.replies import encode_reply, failure, success
 
 log = logging.getLogger(__name__)
 
 
-class DomainPolicy(Protocol):
-    """Decides whether a page's domain may call gated functions (API keys, admin allowlist, consent)."""
+class SitePolicy(Protocol):
+    """Decides whether a caller may use gated functions without asking (admin allowlist, verified API key)."""
 
-    def is_allowed(self, domain: str) -> bool: ...
-
-
-@dataclass
-class CallContext:
-    """What the server knows about the connection a frame came on."""
-
-    origin: str | None
-    connection_id: int = 0
-    domain: str | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.domain = domain_of(self.origin)
+    def is_allowed(self, caller: Caller) -> bool: ...
 
 
-@dataclass
-class Call:
-    """One parsed request, handed to a plugin handler."""
-
-    function: PluginFunction
-    values: list[str]
-    context: CallContext
-    language: str
-
-    def arg(self, name: str) -> str:
-        for argument, value in zip(self.function.arguments, self.values, strict=False):
-            if argument.name == name:
-                return value
-        raise KeyError(name)
-
-
-def encode_reply(payload: dict[str, Any] | list[Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
-def success(payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"success": True, "status": Status.OK, **(payload or {})}
-
-
-def failure(status: int, reason: str) -> dict[str, Any]:
-    return {"success": False, "status": status, "reason": reason}
-
-
-#: Asks the person whether a not-yet-approved page may go on (site consent); True = allowed.
-ConsentHook = Callable[[CallContext, str], Awaitable[bool]]
+#: Asks the person whether a not-yet-approved page may go on (site consent). Returns normally when it may;
+#: raises `EimzoError` (with the reason the page should read) when it may not.
+ConsentHook = Callable[[CallContext, str], Awaitable[None]]
 
 
 class Dispatcher:
     def __init__(
         self,
         registry: Registry,
-        policy: DomainPolicy,
-        language: Callable[[], str],
+        policy: SitePolicy,
+        language: Callable[[Caller], str],
         consent: ConsentHook | None = None,
     ) -> None:
         self.registry = registry
         self.policy = policy
+        #: The language of replies and dialogs for a caller (a site may have chosen its own).
         self.language = language
         self.consent = consent
+        #: Told when a connection ends (an opaque page's "allow this time" ends with its connection).
+        self.closed_hooks: list[Callable[[CallContext], None]] = []
+
+    def connection_closed(self, context: CallContext) -> None:
+        for hook in self.closed_hooks:
+            try:
+                hook(context)
+            except Exception:
+                log.exception("connection-closed hook failed")
 
     async def handle(self, frame: str, context: CallContext) -> str:
         """Answer one request frame. Never raises (except cancellation): every failure becomes a reply."""
-        lang = self.language()
+        lang = self.language(context.caller)
         try:
             function, values = self._parse(frame)
             await self._check_domain(function, context, lang)
@@ -122,22 +94,32 @@ class Dispatcher:
             plugin = MAIN  # very old clients sent {"plugin":"apikey","name":"apikey"}
         function = self.registry.lookup(plugin, name)
         if function is None:
-            raise function_not_found()
+            raise function_not_found(_shown_name(plugin, name))
         values = [_as_text(value) for value in arguments]
         if not function.variadic and len(values) != len(function.arguments):
-            raise function_not_found()
+            raise EimzoError(Status.FUNCTION_NOT_FOUND, "function_arguments", function=function.full_name,
+                             expected=len(function.arguments), count=len(values))
         return function, values
 
     async def _check_domain(self, function: PluginFunction, context: CallContext, lang: str) -> None:
         if not function.needs_approved_domain:
             return
-        if context.domain is None:
+        caller = context.caller
+        if not caller.identified and not caller.opaque:
             raise EimzoError(Status.DOMAIN_UNKNOWN, "domain_unknown")
-        if self.policy.is_allowed(context.domain):
+        if self.policy.is_allowed(caller):
             return
-        if self.consent is not None and await self.consent(context, lang):
+        if self.consent is not None:
+            await self.consent(context, lang)  # raises with the person's answer as the reason
             return
-        raise EimzoError(Status.DOMAIN_NOT_ALLOWED, "domain_not_allowed", domain=context.domain)
+        raise EimzoError(Status.DOMAIN_NOT_ALLOWED, "domain_not_allowed", domain=caller.domain or caller.label)
+
+
+def _shown_name(plugin: str, name: str) -> str:
+    """`plugin.name` as a page wrote it, cut short and stripped of control characters (it goes into a reply)."""
+    shown = f"{plugin}.{name}" if plugin else name
+    shown = "".join(ch if ch.isprintable() else "?" for ch in shown)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 def _as_text(value: Any) -> str:

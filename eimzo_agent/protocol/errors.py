@@ -43,5 +43,9 @@ class EimzoError(Exception):
         self.params = params
 
 
-def function_not_found() -> EimzoError:
-    return EimzoError(Status.FUNCTION_NOT_FOUND, "function_not_found")
+def function_not_found(name: str | None = None) -> EimzoError:
+    """E-IMZO's status 0. Its own text says "update E-IMZO", which is wrong advice here: ours names the function
+    and says eimzo-agent does not have it; a frame that is not a call at all says so."""
+    if name is None:
+        return EimzoError(Status.FUNCTION_NOT_FOUND, "request_invalid")
+    return EimzoError(Status.FUNCTION_NOT_FOUND, "function_unknown", function=name)

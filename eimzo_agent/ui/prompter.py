@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from eimzo_agent import i18n
+from eimzo_agent.caller import Caller
 from eimzo_agent.ui.details import DocumentPreview, OwnerDetails
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,29 @@ class PromptRequest:
     can_remember: bool = False
     #: For "choose_key": the keys to choose from, as the person should recognise them.
     choices: tuple[str, ...] = ()
+    #: Who asks: the queue limits questions by it, and an opaque caller gets a warning. Derived from `site` when
+    #: not given (tests and tools that only know the origin text).
+    caller: Caller | None = None
+    #: For "pin": the token says this is the last try before the PIN locks (warn, never spend it silently).
+    pin_final_try: bool = False
+    #: For "pin": the token says earlier tries failed and few are left.
+    pin_count_low: bool = False
+
+    def __post_init__(self) -> None:
+        if self.caller is None:
+            object.__setattr__(self, "caller", Caller.from_origin(self.site or None))
+
+    @property
+    def opaque_site(self) -> bool:
+        """True when the asking page cannot be identified (file:// page, sandboxed frame)."""
+        return self.caller is not None and self.caller.opaque
+
+    def heading(self) -> str:
+        """The question without anything about the person, the key or the site (safe for a command line)."""
+        key = {"password": "enter_password", "new_password": "new_password", "pin": "enter_pin",
+               "change_password": "change_heading", "consent": "consent_heading",
+               "choose_key": "choose_key"}.get(self.kind, "repeat_new_password")
+        return i18n.text(self.language, "prompt", key)
 
     def text(self) -> str:
         """The whole question as plain text, in the request's language."""
@@ -62,11 +86,18 @@ class PromptRequest:
             numbered = [f"{number}. {label}" for number, label in enumerate(self.choices, 1)]
             return "\n".join((t("choose_key"), *numbered, t("site", site=self.site), t("choose_key_askpass")))
         if self.kind == "consent":
+            if self.opaque_site:
+                return "\n".join((t("consent_opaque_question"), t("consent_opaque_warning"), t("consent_explain"),
+                                  t("consent_opaque_askpass")))
             return "\n".join((t("consent_question", site=self.site), t("consent_explain"), t("consent_askpass")))
         lines = []
         if self.retry:
             lines.append(t("wrong_pin" if self.kind == "pin" else "wrong_password"))
             lines.append(t("attempts_left", count=self.max_attempts - self.attempt + 1))
+        if self.kind == "pin" and self.pin_final_try:
+            lines.append(t("pin_final_try"))
+        elif self.kind == "pin" and self.pin_count_low:
+            lines.append(t("pin_count_low"))
         heading = {"password": "enter_password", "new_password": "new_password", "pin": "enter_pin",
                    "change_password": "change_heading"}.get(self.kind, "repeat_new_password")
         lines.append(t(heading))
@@ -110,12 +141,27 @@ class Prompter(Protocol):
         """The typed secret (maybe an `Answer`), or None when the person cancelled (or no one can be asked)."""
 
 
-class AskpassPrompter:
-    """Runs PROGRAM with the question as its only argument; its stdout (one line) is the answer.
+@runtime_checkable
+class ChangePrompter(Prompter, Protocol):
+    """A prompter that may ask current, new and repeated password in one dialog (the Tk dialog can; askpass
+    programs answer one question at a time). `supports_change` says whether it really can (a queue in front of
+    an askpass program cannot)."""
 
-    A non-zero exit status means "cancel", as with SSH_ASKPASS. The program also gets the parts of the question
-    in environment variables (EIMZO_AGENT_PROMPT_KIND, _SITE, _KEY, _OPERATION, _ATTEMPT, and `details_env`'s
-    _OWNER…, _KEY_VALIDITY, _DOCUMENT…, _LANGUAGE) so scripts can decide without parsing translated text.
+    @property
+    def supports_change(self) -> bool: ...
+
+    async def ask_change(self, request: PromptRequest) -> PasswordChange | None:
+        """Both passwords, the new one already typed twice alike; None when the person cancelled."""
+
+
+class AskpassPrompter:
+    """Runs PROGRAM with a short heading as its only argument; its stdout (one line) is the answer.
+
+    A non-zero exit status means "cancel", as with SSH_ASKPASS. The whole question (site, key owner with name and
+    PINFL, document) is *not* in the arguments, which every user of the machine can read (`ps`, /proc/*/cmdline):
+    it is in the environment, which only the same user can read: EIMZO_AGENT_PROMPT (the full text), and its
+    parts EIMZO_AGENT_PROMPT_KIND, _SITE, _KEY, _OPERATION, _ATTEMPT, and `details_env`'s _OWNER…,
+    _KEY_VALIDITY, _DOCUMENT…, _LANGUAGE, _PIN_STATE, so scripts can decide without parsing translated text.
     """
 
     def __init__(self, program: str, timeout: float = 300.0) -> None:
@@ -131,12 +177,14 @@ class AskpassPrompter:
             EIMZO_AGENT_OPERATION=request.operation,
             EIMZO_AGENT_ATTEMPT=str(request.attempt),
             EIMZO_AGENT_CHOICES="\n".join(request.choices),
+            EIMZO_AGENT_PROMPT=request.text(),
+            EIMZO_AGENT_OPAQUE_SITE="1" if request.opaque_site else "",
         )
         env.update(details_env(request))
         try:
             process = await asyncio.create_subprocess_exec(
                 self.program,
-                request.text(),
+                request.heading(),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
@@ -187,8 +235,15 @@ def display_available() -> bool:
 
 
 def details_env(request: PromptRequest) -> dict[str, str]:
-    """The owner and document details as EIMZO_AGENT_* variables (empty values left out; no NUL possible)."""
+    """The owner and document details as EIMZO_AGENT_* variables (empty values left out; no NUL possible).
+
+    EIMZO_AGENT_PIN_STATE is "final_try" (the token's last PIN try: a wrong PIN locks it) or "count_low" (the
+    token saw wrong PINs before), for PIN questions whose token says so.
+    """
     values: dict[str, str | None] = {"EIMZO_AGENT_LANGUAGE": request.language}
+    if request.kind == "pin":
+        values["EIMZO_AGENT_PIN_STATE"] = ("final_try" if request.pin_final_try
+                                           else "count_low" if request.pin_count_low else None)
     owner, document = request.owner, request.document
     if owner is not None:
         values.update(
@@ -211,19 +266,3 @@ def details_env(request: PromptRequest) -> dict[str, str]:
             name = "OZDST" if algorithm.startswith("O'zDSt") else algorithm.replace("-", "")
             values[f"EIMZO_AGENT_DOCUMENT_{name}"] = digest
     return {k: v.replace("\0", "") for k, v in values.items() if v}
-
-
-def choose_prompter(askpass: str | None, timeout: float = 300.0) -> Prompter:
-    """askpass when configured, else the Tk dialog when a display exists, else NoPrompter; always queued."""
-    from eimzo_agent.ui.prompt_queue import SerialPrompter
-
-    if askpass:
-        return SerialPrompter(AskpassPrompter(askpass, timeout))
-    if display_available():
-        try:
-            from eimzo_agent.ui.tk_dialog import TkPrompter
-        except ImportError as exc:  # Python built without Tk
-            log.warning("no Tk for the password dialog (%s)", exc)
-        else:
-            return SerialPrompter(TkPrompter(timeout))
-    return SerialPrompter(NoPrompter())

@@ -11,7 +11,7 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from eimzo_agent.ui import password_rules
+from eimzo_agent.keys import password_rules
 from eimzo_agent.ui.prompter import PasswordChange, PromptRequest
 from eimzo_agent.ui.tk_widgets import (
     WRAP,

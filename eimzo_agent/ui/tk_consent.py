@@ -22,9 +22,14 @@ def build_consent_dialog(root: tk.Tk, finish: Callable[[str | None], None], requ
     outer.pack(fill="both", expand=True)
     ttk.Label(outer, text=t("consent_heading"), style="Heading.TLabel").pack(anchor="w")
     site_banner(outer, request).pack(fill="x", pady=(10, 12))
-    ttk.Label(outer, text=t("consent_question", site=request.site), wraplength=WRAP + 80, justify="left").pack(
-        anchor="w"
-    )
+    if request.opaque_site:
+        # A file:// page or a sandboxed frame of any site: say that nobody can tell who it is, offer no "always".
+        ttk.Label(outer, text=t("consent_opaque_question"), wraplength=WRAP + 80, justify="left").pack(anchor="w")
+        ttk.Label(outer, text=t("consent_opaque_warning"), style="Error.TLabel", wraplength=WRAP + 80,
+                  justify="left").pack(anchor="w", pady=(6, 0))
+    else:
+        ttk.Label(outer, text=t("consent_question", site=request.site), wraplength=WRAP + 80,
+                  justify="left").pack(anchor="w")
     ttk.Label(outer, text=t("consent_explain"), style="Muted.TLabel", wraplength=WRAP + 80, justify="left").pack(
         anchor="w", pady=(6, 12)
     )
@@ -33,10 +38,13 @@ def build_consent_dialog(root: tk.Tk, finish: Callable[[str | None], None], requ
     # Tab order: deny, once, always; packed right to left so "deny" sits at the far right as "cancel" does.
     deny = ttk.Button(row, text=t("consent_deny"), command=lambda: finish("deny"), default="active")
     once = ttk.Button(row, text=t("consent_once"), command=lambda: finish("once"))
-    always = ttk.Button(row, text=t("consent_always"), command=lambda: finish("always"))
+    buttons = [(deny, "deny"), (once, "once")]
     deny.pack(side="right")
     once.pack(side="right", padx=(0, 8))
-    always.pack(side="right", padx=(0, 8))
-    for button, answer in ((deny, "deny"), (once, "once"), (always, "always")):
+    if not request.opaque_site:
+        always = ttk.Button(row, text=t("consent_always"), command=lambda: finish("always"))
+        always.pack(side="right", padx=(0, 8))
+        buttons.append((always, "always"))
+    for button, answer in buttons:
         button.bind("<Return>", lambda _e, a=answer: finish(a))
     return deny

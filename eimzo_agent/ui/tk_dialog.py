@@ -118,6 +118,8 @@ def bring_to_front(root: tk.Tk, focus: tk.Widget) -> None:
 class TkPrompter:
     """Prompter with the Tk dialogs: `ask` (password, PIN) and `ask_change` (current + new + repeat)."""
 
+    supports_change = True
+
     def __init__(self, timeout: float = 300.0) -> None:
         self.timeout = timeout
 

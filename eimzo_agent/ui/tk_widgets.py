@@ -22,6 +22,8 @@ MUTED = "#5b6675"
 SITE_BG = "#e8f0fe"
 SITE_FG = "#0b3d91"
 ERROR = "#b00020"
+#: Background of the token's "last PIN try" warning: no other part of any dialog uses it.
+DANGER_BG = "#fde3e6"
 WARN_BG = "#fff4e0"
 WARN_FG = "#7a4100"
 OK_FG = "#1b7f3b"
@@ -67,6 +69,7 @@ def setup_style(root: tk.Tk) -> Fonts:
     style.configure("SiteCaption.TLabel", background=SITE_BG, foreground=MUTED, font=small)
     style.configure("SiteOp.TLabel", background=SITE_BG, foreground="#1f2933")
     style.configure("Error.TLabel", foreground=ERROR, font=strong)
+    style.configure("Danger.TLabel", background=DANGER_BG, foreground=ERROR, font=strong)
     style.configure("Warn.TFrame", background=WARN_BG)
     style.configure("Warn.TLabel", background=WARN_BG, foreground=WARN_FG)
     style.configure("Rule.TLabel", font=small)
@@ -87,7 +90,8 @@ def site_banner(parent: ttk.Frame, request: PromptRequest) -> ttk.Frame:
     t = translator(request)
     band = ttk.Frame(parent, style="Site.TFrame", padding=(12, 8))
     ttk.Label(band, text=t("label_site"), style="SiteCaption.TLabel").pack(anchor="w")
-    ttk.Label(band, text=request.site or "?", style="Site.TLabel", wraplength=WRAP + 80).pack(anchor="w")
+    shown = t("consent_opaque_site") if request.opaque_site else (request.site or "?")
+    ttk.Label(band, text=shown, style="Site.TLabel", wraplength=WRAP + 80).pack(anchor="w")
     ttk.Label(band, text=t("operation", operation=t(f"op_{request.operation}")), style="SiteOp.TLabel",
               wraplength=WRAP + 80).pack(anchor="w", pady=(2, 0))
     return band
@@ -156,6 +160,18 @@ def retry_banner(parent: ttk.Frame, request: PromptRequest) -> ttk.Label | None:
     wrong = t("wrong_pin" if request.kind == "pin" else "wrong_password")
     left = t("attempts_left", count=request.max_attempts - request.attempt + 1)
     return ttk.Label(parent, text=f"✖ {wrong}. {left}", style="Error.TLabel", wraplength=WRAP + 80)
+
+
+def pin_state_banner(parent: ttk.Frame, request: PromptRequest) -> ttk.Label | None:
+    """The token's own warning for a PIN: its last try (red, bold) or earlier wrong PINs (the milder colours)."""
+    if request.kind != "pin" or not (request.pin_final_try or request.pin_count_low):
+        return None
+    t = translator(request)
+    if request.pin_final_try:
+        return ttk.Label(parent, text="⚠ " + t("pin_final_try"), style="Danger.TLabel", wraplength=WRAP + 60,
+                         padding=(10, 8))
+    return ttk.Label(parent, text="⚠ " + t("pin_count_low"), style="Warn.TLabel", wraplength=WRAP + 60,
+                     padding=(8, 4))
 
 
 class SecretEntry:

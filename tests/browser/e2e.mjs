@@ -180,6 +180,12 @@ try {
   const compat = await portal.evaluate(() => /** @type {any} */ (window).__result);
   mark('compat-done');
 
+  // --- a sandboxed iframe (Origin: null) of a site, after "null" was approved by an earlier agent version ---
+  await portal.goto(`http://localhost:${config.portalPort}/sandbox.html`);
+  await portal.waitForFunction(() => Boolean(/** @type {any} */ (window).__sandboxed));
+  const sandboxed = await portal.evaluate(() => /** @type {any} */ (window).__sandboxed);
+  mark('sandboxed-done');
+
   // --- the agent goes away: diagnose() must say "not running" ---
   emit({ event: 'stop-agent' });
   const answer = await lines.next();
@@ -197,7 +203,7 @@ try {
   };
   mark('stopped-diagnosed');
 
-  emit({ event: 'result', demo, signatures, diagnose, compat, stopped, pageErrors, timings });
+  emit({ event: 'result', demo, signatures, diagnose, compat, sandboxed, stopped, pageErrors, timings });
 } catch (error) {
   emit({ event: 'error', message: String((error && /** @type {Error} */ (error).stack) || error), pageErrors,
     timings });

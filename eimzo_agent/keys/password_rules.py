@@ -1,4 +1,5 @@
-"""E-IMZO's rules for a new key password, checked live in the change-password dialog.
+"""E-IMZO's rules for a new key password: enforced by the pfx plugin for every prompter (dialog or askpass), and
+shown live by the change-password dialog.
 
 E-IMZO requires at least 10 characters, at least 2 lower-case and 2 upper-case letters, and digits. We add one
 rule of our own: Latin letters, digits and ASCII symbols only. A Cyrillic letter typed because the keyboard was
@@ -29,3 +30,8 @@ def check(password: str) -> list[tuple[str, bool]]:
 
 def acceptable(password: str) -> bool:
     return all(ok for _, ok in check(password))
+
+
+def unmet(password: str) -> list[str]:
+    """The catalogue keys of the rules `password` breaks (empty when it is acceptable)."""
+    return [key for key, ok in check(password) if not ok]

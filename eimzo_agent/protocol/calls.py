@@ -1,0 +1,80 @@
+"""A call, as the protocol hands it to a plugin: the function table's entries, and what came with the request.
+
+Plain data, no behaviour beyond reading arguments: the registry (the table), the dispatcher (parsing, gating)
+and every plugin import this module, and it imports none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eimzo_agent.caller import UNIDENTIFIED, Caller
+
+#: The main plugin (version, apikey, apidoc) has no name on the wire: `plugin` absent or "".
+MAIN = ""
+
+Handler = Callable[["Call"], Awaitable[dict[str, Any] | list[Any]]]
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    description: str = ""
+    #: E-IMZO marks some arguments optional; the caller still sends them (as ""), the count must match.
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class PluginFunction:
+    plugin: str
+    name: str
+    handler: Handler
+    arguments: tuple[Argument, ...] = ()
+    #: Russian, as E-IMZO's apidoc; an empty description hides the function from apidoc (E-IMZO does the same).
+    description: str = ""
+    #: False for version/apikey/apidoc: those work before any domain is approved.
+    needs_approved_domain: bool = True
+    #: True when the argument list is open-ended (apikey's domain/key pairs); the handler checks it.
+    variadic: bool = False
+    #: Our own additions (not E-IMZO's) are listed as such in docs/compat.md.
+    extension: bool = False
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.plugin}.{self.name}" if self.plugin else self.name
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What the server knows about the connection a frame came on."""
+
+    caller: Caller = UNIDENTIFIED
+    connection_id: int = 0
+    #: The Origin header exactly as sent: E-IMZO's `apikey` echoes it; nothing decides anything by it.
+    origin_header: str | None = None
+
+    @classmethod
+    def from_origin(cls, origin: str | None, connection_id: int = 0) -> CallContext:
+        return cls(Caller.from_origin(origin), connection_id, origin)
+
+
+@dataclass
+class Call:
+    """One parsed request, handed to a plugin handler."""
+
+    function: PluginFunction
+    values: list[str]
+    context: CallContext
+    language: str
+
+    @property
+    def caller(self) -> Caller:
+        return self.context.caller
+
+    def arg(self, name: str) -> str:
+        for argument, value in zip(self.function.arguments, self.values, strict=False):
+            if argument.name == name:
+                return value
+        raise KeyError(name)
