@@ -22,6 +22,8 @@ APP_NAME = "eimzo-agent"
 DEFAULT_WS_PORT = 64646
 DEFAULT_WSS_PORT = 64443
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
+#: Bytes of requests all connections together may hold in memory before new data is refused.
+DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 #: E-IMZO portals keep a keyId for 6 hours; never let one expire sooner.
 MIN_KEY_ID_TTL_HOURS = 6.0
 
@@ -57,6 +59,7 @@ class AgentConfig:
     request_burst: int = 200
     max_running_per_site: int = 8
     idle_timeout_seconds: float = 120.0
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
     #: Files that were read, in order, for `eimzo-agent` to show where a setting came from.
     sources: list[Path] = field(default_factory=list)
 
@@ -84,6 +87,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, type | tuple[type, ...]]]] = {
         "request_burst": ("request_burst", int),
         "max_running_per_site": ("max_running_per_site", int),
         "idle_timeout_seconds": ("idle_timeout_seconds", (int, float)),
+        "max_buffered_bytes": ("max_buffered_bytes", int),
     },
     "ui": {
         "language": ("language", str),
@@ -182,6 +186,9 @@ def _validate(config: AgentConfig) -> None:
             raise ConfigError(f"{name} must be between 0 and 65535, not {port}")
     if config.max_frame_bytes < 1024:
         raise ConfigError("max_frame_bytes must be at least 1024")
+    if config.max_buffered_bytes < config.max_frame_bytes + 1024 * 1024:
+        raise ConfigError("limits.max_buffered_bytes must be at least server.max_frame_bytes + 1 MiB "
+                          f"({config.max_frame_bytes + 1024 * 1024}), or the largest request could never arrive")
     if config.language is not None and config.language not in LANGUAGES:
         raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {config.language!r}")
     if not 1 <= config.password_tries <= 10:

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -122,8 +123,11 @@ async def hammer(url: str, frames_per_socket: int, sockets: int, seed: int) -> i
     async def one(index: int) -> int:
         rng = random.Random(seed + index)
         answered = 0
+        # Origins that pass the site gate (local pages, an admin-allowed site), so every frame reaches parsing,
+        # argument checks and the handlers; refused sites are tested elsewhere.
         async with aconnect(url + "?keepConnection", origin=rng.choice(
-                ["http://localhost:1", "https://evil.example", "null"]), compression=None, max_size=None) as ws:
+                ["http://localhost:1", "http://127.0.0.1:2", "https://allowed.example"]), compression=None,
+                max_size=None) as ws:
             for _ in range(frames_per_socket // 50):
                 for _ in range(50):
                     await ws.send(malformed_frames(rng))
@@ -161,7 +165,8 @@ def test_hundred_thousand_malformed_frames_and_connections(tmp_path: Path) -> No
     mint(tmp_path / "ca", root, "p256", "--cn", "FUZZ TEST", "--pinfl", "31234567890123")
     askpass = make_askpass(tmp_path)
     agent = start_agent(tmp_path / "agent", "--key-root", str(root), "--askpass", str(askpass.program),
-                        "--log-level", "WARNING")
+                        "--log-level", "WARNING",
+                        config=TEST_CONFIG + '[sites]\nallowed_domains = ["allowed.example"]\n')
     try:
         answered = asyncio.run(hammer(agent.url, frames_per_socket=5000, sockets=20, seed=1))
         assert answered == 100_000
@@ -173,6 +178,59 @@ def test_hundred_thousand_malformed_frames_and_connections(tmp_path: Path) -> No
         reply = agent.call("create_pkcs7", b64(b"after the storm"), key_id, "no", plugin="pkcs7")
         assert reply["success"] is True and agent.process.poll() is None
         assert "Traceback" not in agent.log()
+    finally:
+        agent.stop()
+
+
+def test_200_mib_pushed_through_one_keep_connection_socket_while_a_request_waits(tmp_path: Path) -> None:
+    """A page that keeps sending while its request waits on a question must fill its own TCP buffers, not the
+    agent's memory: the agent's RSS stays within 30 MB of its idle figure while 200 MiB go through one socket."""
+    askpass = make_askpass(tmp_path)
+    gate = askpass.directory / "go"
+    program = askpass.program.read_text().replace(
+        'if [ -f "$file" ]', f'while [ ! -f "{gate}" ]; do sleep 0.05; done\nif [ -f "$file" ]', 1)
+    askpass.program.write_text(program)
+    askpass.answer("once", "consent")
+    agent = start_agent(tmp_path / "agent", "--askpass", str(askpass.program), "--log-level", "WARNING")
+    try:
+        assert agent.call("version")["success"] is True
+        time.sleep(0.5)
+        idle = rss_kib(agent.process.pid)
+        peak = [idle]
+        sampling = True
+
+        def sample() -> None:
+            while sampling:
+                peak[0] = max(peak[0], rss_kib(agent.process.pid))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        frame = json.dumps({"name": "version", "arguments": ["x" * (1024 * 1024 - 40)]})
+        count = 200
+        replies: list[dict] = []
+        with connect(agent.url + "?keepConnection", origin="https://portal.example.uz", compression=None,
+                     max_size=None, open_timeout=10) as ws:
+            ws.send(json.dumps({"plugin": "pfx", "name": "list_disks", "arguments": []}))  # waits on the question
+
+            def push() -> None:
+                for _ in range(count):
+                    ws.send(frame)
+
+            pusher = threading.Thread(target=push)
+            pusher.start()
+            time.sleep(3)  # the page pushes as fast as the agent lets it while the question is open
+            stalled_at = peak[0]
+            gate.write_text("")  # the person answers: everything queued is answered in turn
+            while len(replies) < count + 1:
+                replies.append(json.loads(ws.recv(60)))
+            pusher.join(60)
+        sampling = False
+        sampler.join()
+        assert replies[0] == {"success": True, "status": 1, "disks": []}
+        assert all(r["status"] == 0 for r in replies[1:])  # version takes no argument: function_arguments
+        assert stalled_at - idle <= 30 * 1024, f"RSS grew by {(stalled_at - idle) // 1024} MB while the page pushed"
+        assert peak[0] - idle <= 30 * 1024, f"RSS grew by {(peak[0] - idle) // 1024} MB over the whole run"
     finally:
         agent.stop()
 
@@ -262,3 +320,31 @@ def test_journal_records_cancel(signing_agent: tuple[AgentProcess, Path, Path]) 
     assert sign_once(agent)["status"] == -5000
     entry = json.loads(journal_path().read_text().splitlines()[-1])
     assert entry["result"] == "cancelled" and entry["certificate_serial"]
+
+
+def test_the_owner_stays_out_of_the_askpass_command_line_and_the_info_log(tmp_path: Path) -> None:
+    """Every user of the machine can read a process's arguments (ps, /proc/*/cmdline): the question's name and
+    PINFL go to the askpass program through its environment. The agent's INFO log names no owner either."""
+    root = tmp_path / "flash"
+    mint(tmp_path / "ca", root, "p256", "--cn", "QODIROVA MUXLISA", "--pinfl", "49876543210987", "--tin", "498765432")
+    askpass = make_askpass(tmp_path)
+    seen = askpass.directory / "seen"
+    askpass.program.write_text(askpass.program.read_text().replace(
+        'ASKPASS_DIR="$(dirname "$0")"\n',
+        'ASKPASS_DIR="$(dirname "$0")"\n'
+        f'tr "\\\\0" "\\\\n" < /proc/$$/cmdline >> "{seen}.argv"; echo "$EIMZO_AGENT_PROMPT" >> "{seen}.env"\n'))
+    agent = start_agent(tmp_path / "agent", "--key-root", str(root), "--askpass", str(askpass.program),
+                        "--log-level", "INFO")
+    try:
+        assert sign_once(agent)["success"] is True
+        (askpass.directory / "password").write_text("wrong-password")
+        assert sign_once(agent)["status"] == -5000
+        assert agent.call("list_disks", plugin="pfx", origin="https://portal.example.uz")["status"] == -1022
+    finally:
+        agent.stop()
+    argv = Path(f"{seen}.argv").read_text()
+    env = Path(f"{seen}.env").read_text()
+    for private in ("QODIROVA", "qodirova", "MUXLISA", "49876543210987", "498765432", "portal.example.uz"):
+        assert private not in argv, f"{private} is on the askpass command line"
+        assert private not in agent.log(), f"{private} is in the agent's INFO log"
+    assert "QODIROVA" in env and "49876543210987" in env  # the program still gets the whole question

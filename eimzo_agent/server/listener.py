@@ -14,15 +14,16 @@ import logging
 import ssl
 from collections import deque
 
-from websockets.exceptions import PayloadTooBig
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from eimzo_agent import i18n
 from eimzo_agent.agent import Agent
 from eimzo_agent.policy.limits import SiteLimiter
-from eimzo_agent.protocol.dispatcher import CallContext, encode_reply, failure
+from eimzo_agent.protocol.calls import CallContext
 from eimzo_agent.protocol.errors import Status
+from eimzo_agent.protocol.replies import encode_reply, failure
 from eimzo_agent.server import http, peer
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class AgentServer:
         self.ports: dict[str, int] = {}
         config = agent.config
         self.limiter = SiteLimiter(config.requests_per_second, config.request_burst, config.max_running_per_site)
+        self.budget = BufferBudget(config.max_buffered_bytes)
         self.connections = 0
 
     async def start(self, ws_port: int, *, wss_port: int | None = None, tls: ssl.SSLContext | None = None) -> None:
@@ -119,7 +121,7 @@ class AgentServer:
                 if request.path != http.WEBSOCKET_PATH:
                     writer.write(http.not_found())
                     return
-                session = WebSocketSession(self.agent, reader, writer, request, origin, self.limiter)
+                session = WebSocketSession(self.agent, reader, writer, request, origin, self.limiter, self.budget)
                 await session.run()
                 return
             writer.write(http.route(request, self.agent.language))
@@ -134,8 +136,47 @@ class AgentServer:
                 await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT)
 
 
+class BufferBudget:
+    """How many bytes of requests all connections together may hold in memory (received, not yet answered).
+
+    One connection is bounded by the frame limit and by not reading while its request waits; this bounds the
+    sum, so many connections each sending a large frame cannot exhaust memory. Single-threaded (event loop).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, count: int) -> bool:
+        if self.used + count > self.limit:
+            return False
+        self.used += count
+        return True
+
+    def give(self, count: int) -> None:
+        self.used = max(0, self.used - count)
+
+
+def _wire_size(frame: Frame) -> int:
+    """Bytes a client frame took on the wire: header, length, mask key and payload (no extensions are used)."""
+    length = len(frame.data)
+    extended = 0 if length < 126 else 2 if length < 65536 else 8
+    return 2 + extended + 4 + length
+
+
 class WebSocketSession:
-    """One WebSocket connection, E-IMZO style: a reply per request, then close 1000 unless ?keepConnection."""
+    """One WebSocket connection, E-IMZO style: a reply per request, then close 1000 unless ?keepConnection.
+
+    Back-pressure: while a request is being answered (which may mean minutes on a dialog), at most
+    `MAX_QUEUED` further requests and `PAUSE_BYTES` of a partly received one are held; beyond that the socket is
+    not read, so a page pushing data fills its own TCP buffers, not our memory. All connections together hold at
+    most `BufferBudget.limit` bytes; a connection that would exceed it gets an E-IMZO-shaped error and close 1013.
+    """
+
+    #: Complete requests waiting behind the one being answered (?keepConnection pages send one at a time).
+    MAX_QUEUED = 1
+    #: Bytes of a request still arriving that may pile up while another request is being answered.
+    PAUSE_BYTES = 1024 * 1024
 
     def __init__(
         self,
@@ -145,26 +186,51 @@ class WebSocketSession:
         request: http.HttpRequest,
         origin: str | None,
         limiter: SiteLimiter | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
         self.agent = agent
         self.limiter = limiter
+        self.budget = budget or BufferBudget(agent.config.max_buffered_bytes)
         self.reader = reader
         self.writer = writer
         self.request = request
         self.keep = "keepConnection" in request.query
-        self.context = CallContext(origin=origin, connection_id=next(_connection_ids))
-        #: Limits count per domain (more sockets buy no more requests); pages without a usable Origin share by text.
-        self.site = self.context.domain or f"origin:{origin!r}"
+        self.context = CallContext.from_origin(origin, next(_connection_ids))
         # No extensions: permessage-deflate would let a small frame inflate into a huge message.
         self.protocol = ServerProtocol(max_size=agent.config.max_frame_bytes, extensions=None)
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
         self._pending: deque[bytes] = deque()
+        #: Bytes handed to the protocol that it has not yet returned as frames (a frame still arriving).
+        self._in_protocol = 0
+        #: Bytes of our own: fragments, queued requests and the request being answered.
+        self._held = 0
+        self._early_reply: bytes | None = None
         self._answered = False
         self._eof = False
         self._eof_sent = False
 
+    @property
+    def language(self) -> str:
+        return self.agent.language_for(self.context.caller)
+
+    def _reading_paused(self, answering: bool) -> bool:
+        if not answering:
+            return False
+        return len(self._pending) >= self.MAX_QUEUED or self._in_protocol + self._fragment_bytes() > self.PAUSE_BYTES
+
+    def _fragment_bytes(self) -> int:
+        return sum(len(f) for f in self._fragments)
+
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.budget.give(self._in_protocol + self._held)
+            self._in_protocol = self._held = 0
+            self.agent.dispatcher.connection_closed(self.context)
+
+    async def _run(self) -> None:
         protocol = self.protocol
         protocol.receive_data(self.request.raw)
         events = protocol.events_received()
@@ -174,6 +240,7 @@ class WebSocketSession:
         if response.status_code != 101:
             return
         handler: asyncio.Task[str] | None = None
+        current = 0  # size of the request being answered
         read: asyncio.Task[bytes] | None = asyncio.create_task(self.reader.read(READ_CHUNK))
         try:
             while True:
@@ -193,28 +260,29 @@ class WebSocketSession:
                 if handler is not None and handler in done:
                     self._send_reply(handler.result())
                     handler = None
+                    self._release(current)
+                    current = 0
                     await self._flush()
                 if read is not None and read in done:
                     data = read.result()
                     read = None
-                    if data:
-                        protocol.receive_data(data)
-                    else:
-                        protocol.receive_eof()
-                        self._eof = True
-                    self._take_events()
+                    self._receive(data)
                     await self._flush()
-                    if not self._eof and protocol.state.name != "CLOSED":
-                        read = asyncio.create_task(self.reader.read(READ_CHUNK))
-                if protocol.state.name in ("CLOSED", "CLOSING") and handler is not None:
+                if protocol.state in (State.CLOSED, State.CLOSING) and handler is not None:
                     handler.cancel()  # the page is gone: drop its request (and any open password question)
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await handler
                     handler = None
-                if handler is None and self._pending and protocol.state.name == "OPEN":
+                    self._release(current)
+                    current = 0
+                if handler is None and self._pending and protocol.state is State.OPEN:
                     frame = self._pending.popleft()
+                    current = len(frame)
                     handler = asyncio.create_task(self._answer(frame))
-                if protocol.state.name == "CLOSED" or (self._eof and handler is None) or self._eof_sent:
+                if (read is None and not self._eof and not self._eof_sent and protocol.state is not State.CLOSED
+                        and not self._reading_paused(handler is not None)):
+                    read = asyncio.create_task(self.reader.read(READ_CHUNK))
+                if protocol.state is State.CLOSED or (self._eof and handler is None) or self._eof_sent:
                     break
         finally:
             for task in (read, handler):
@@ -223,23 +291,48 @@ class WebSocketSession:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
 
+    def _receive(self, data: bytes) -> None:
+        protocol = self.protocol
+        if not data:
+            protocol.receive_eof()
+            self._eof = True
+            return
+        if not self.budget.take(len(data)):
+            self._refuse_busy()
+            return
+        self._in_protocol += len(data)
+        protocol.receive_data(data)
+        self._take_events()
+        if protocol.state is not State.OPEN:
+            # Closing: whatever the protocol still buffers is discarded, not held for us.
+            self.budget.give(self._in_protocol)
+            self._in_protocol = 0
+        close = protocol.close_sent
+        if close is not None and close.code == CloseCode.MESSAGE_TOO_BIG and self._early_reply is None:
+            self._reply_too_big()
+
+    def _release(self, count: int) -> None:
+        self._held -= count
+        self.budget.give(count)
+
     async def _answer(self, frame: bytes) -> str:
-        if self.limiter is not None and not self.limiter.try_start(self.site):
-            log.warning("rate limit: refused a request from %s", self.context.origin)
-            reason = i18n.text(self.agent.language, "reasons", "too_many_requests")
+        site = self.context.caller.limit_key
+        if self.limiter is not None and not self.limiter.try_start(site):
+            log.warning("rate limit: refused a request from %s", self.context.caller.label)
+            reason = i18n.text(self.language, "reasons", "too_many_requests")
             return encode_reply(failure(Status.OTHER, reason))
         try:
             try:
                 text = frame.decode("utf-8")
             except UnicodeDecodeError:
-                text = ""  # not JSON either: the dispatcher answers "function not found"
+                text = ""  # not JSON either: the dispatcher answers "not a valid request"
             return await self.agent.dispatcher.handle(text, self.context)
         finally:
             if self.limiter is not None:
-                self.limiter.finish(self.site)
+                self.limiter.finish(site)
 
     def _send_reply(self, reply: str) -> None:
-        if self.protocol.state.name != "OPEN":
+        if self.protocol.state is not State.OPEN:
             return
         self.protocol.send_text(reply.encode("utf-8"))
         self._answered = True
@@ -250,34 +343,59 @@ class WebSocketSession:
         for event in self.protocol.events_received():
             if not isinstance(event, Frame):
                 continue
+            wire = _wire_size(event)
+            self._in_protocol -= wire
             if event.opcode in (Opcode.TEXT, Opcode.BINARY):
+                self._drop_fragments()
                 self._fragment_opcode = event.opcode
                 self._fragments = [event.data]
             elif event.opcode is Opcode.CONT and self._fragment_opcode is not None:
                 self._fragments.append(event.data)
             else:
+                self.budget.give(wire)  # control frames: nothing of them is kept
                 continue
+            self._held += len(event.data)
+            self.budget.give(wire - len(event.data))
             if event.fin:
                 opcode, data = self._fragment_opcode, b"".join(self._fragments)
                 self._fragments, self._fragment_opcode = [], None
                 # Binary frames are ignored, as E-IMZO does; one request per socket unless keepConnection.
                 if opcode is Opcode.TEXT and (self.keep or (not self._answered and not self._pending)):
                     self._pending.append(data)
-        if isinstance(self.protocol.parser_exc, PayloadTooBig):
-            self._reply_too_big()
+                else:
+                    self._release(len(data))
+
+    def _drop_fragments(self) -> None:
+        if self._fragments:
+            self._release(self._fragment_bytes())
+        self._fragments, self._fragment_opcode = [], None
+
+    def _refuse_busy(self) -> None:
+        """All connections together hold as much as the agent allows: this one is answered and closed."""
+        log.warning("refused data from %s: %d bytes of requests already held in memory",
+                    self.context.caller.label, self.budget.used)
+        if self.protocol.state is not State.OPEN:
+            return
+        reason = i18n.text(self.language, "reasons", "agent_busy")
+        self.protocol.send_text(encode_reply(failure(Status.OTHER, reason)).encode("utf-8"))
+        self.protocol.send_close(CloseCode.TRY_AGAIN_LATER, "Busy")
 
     def _reply_too_big(self) -> None:
-        """Put an E-IMZO-shaped error before the 1009 close frame the protocol queued, so the page learns why."""
+        """The protocol refused a frame over the limit and queued close 1009: tell the page why, in E-IMZO's shape,
+        in a text frame written just before that close frame (the protocol itself can send no data any more)."""
         limit_mb = self.agent.config.max_frame_bytes / (1024 * 1024)
-        reason = i18n.text(self.agent.language, "reasons", "message_too_large", limit=f"{limit_mb:g}")
+        reason = i18n.text(self.language, "reasons", "message_too_large", limit=f"{limit_mb:g}")
         reply = encode_reply(failure(Status.OTHER, reason)).encode("utf-8")
-        frame = Frame(Opcode.TEXT, reply).serialize(mask=False, extensions=[])
-        self.protocol.writes.insert(0, frame)
-        self.protocol.parser_exc = None
-        log.info("refused a frame over %d bytes from %s", self.agent.config.max_frame_bytes, self.context.origin)
+        self._early_reply = Frame(Opcode.TEXT, reply).serialize(mask=False, extensions=[])
+        log.info("refused a frame over %d bytes from %s", self.agent.config.max_frame_bytes,
+                 self.context.caller.label)
 
     async def _flush(self) -> None:
-        for chunk in self.protocol.data_to_send():
+        chunks = self.protocol.data_to_send()
+        if self._early_reply:
+            self.writer.write(self._early_reply)
+            self._early_reply = b""  # sent once
+        for chunk in chunks:
             if chunk:
                 self.writer.write(chunk)
             else:

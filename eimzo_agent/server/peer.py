@@ -38,8 +38,8 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from eimzo_agent import i18n
-from eimzo_agent.protocol.dispatcher import encode_reply, failure
 from eimzo_agent.protocol.errors import Status
+from eimzo_agent.protocol.replies import encode_reply, failure
 from eimzo_agent.server import http
 
 log = logging.getLogger(__name__)
