@@ -6,6 +6,7 @@ agent subprocesses started below get their own environment.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -18,8 +19,12 @@ import pytest
 from agent_harness import mint
 
 from eimzo_agent.agent import Agent, build_agent
+from eimzo_agent.caller import Caller
 from eimzo_agent.config import AgentConfig
-from eimzo_agent.ui.prompter import NoPrompter
+from eimzo_agent.policy.approved_store import ApprovedDomainStore
+from eimzo_agent.policy.consent import CONSENT_FILE, SiteConsent
+from eimzo_agent.protocol.calls import CallContext
+from eimzo_agent.ui.prompter import NoPrompter, PromptRequest
 from eimzo_agent.ui.tray_menu import TrayModel
 
 
@@ -135,38 +140,33 @@ def test_forget_remembered_passwords(harness: Harness, agent: Agent) -> None:
 
 
 def test_revoke_an_allowed_site(harness: Harness, agent: Agent) -> None:
-    assert agent.gate.install_keys([("portal.example.uz", "key"), ("bank.example.uz", "key")]) == []
-    assert [i.text for i in harness.items("Allowed sites")] == ["Revoke access: bank.example.uz",
-                                                                  "Revoke access: portal.example.uz"]
-    harness.click("Allowed sites", "Revoke access: portal.example.uz")
-    assert not agent.gate.is_allowed("portal.example.uz")
-    assert agent.gate.is_allowed("bank.example.uz")
-    assert [i.text for i in harness.items("Allowed sites")] == ["Revoke access: bank.example.uz"]
+    for host in ("portal.example.uz", "bank.example.uz"):
+        assert agent.gate.install_keys([(host, "key")], Caller.from_origin(f"https://{host}")) == []
+    assert [i.text for i in harness.items("Allowed sites")] == ["Revoke access: https://bank.example.uz",
+                                                                  "Revoke access: https://portal.example.uz"]
+    harness.click("Allowed sites", "Revoke access: https://portal.example.uz")
+    assert not agent.gate.is_allowed(Caller.from_origin("https://portal.example.uz"))
+    assert agent.gate.is_allowed(Caller.from_origin("https://bank.example.uz"))
+    assert [i.text for i in harness.items("Allowed sites")] == ["Revoke access: https://bank.example.uz"]
 
 
-class FakeConsent:
-    """The shape of policy/consent.SiteConsent the tray relies on: sites() and revoke()."""
+class Always:
+    """The person at the keyboard, answering the consent question "always"."""
 
-    def __init__(self, *sites: str) -> None:
-        self.allowed = set(sites)
-
-    def sites(self) -> list[str]:
-        return sorted(self.allowed)
-
-    def revoke(self, domain: str) -> bool:
-        known = domain in self.allowed
-        self.allowed.discard(domain)
-        return known
+    async def ask(self, request: PromptRequest) -> str | None:
+        return "always"
 
 
-def test_sites_the_person_allowed_are_listed_and_revocable(harness: Harness, agent: Agent) -> None:
-    agent.consent = FakeConsent("shop.example.uz")  # type: ignore[attr-defined]
-    agent.gate.install_keys([("portal.example.uz", "key")])
-    assert [i.text for i in harness.items("Allowed sites")] == ["Revoke access: portal.example.uz",
-                                                                  "Revoke access: shop.example.uz"]
-    harness.click("Allowed sites", "Revoke access: shop.example.uz")
-    assert agent.consent.sites() == []  # type: ignore[attr-defined]
-    assert [i.text for i in harness.items("Allowed sites")] == ["Revoke access: portal.example.uz"]
+def test_sites_the_person_allowed_are_listed_and_revocable(harness: Harness, agent: Agent, tmp_path: Path) -> None:
+    store = ApprovedDomainStore(tmp_path / CONSENT_FILE)
+    agent.consent = SiteConsent(store, Always())
+    asyncio.run(agent.consent.request(CallContext.from_origin("https://shop.example.uz"), "en"))
+    agent.gate.install_keys([("portal.example.uz", "key")], Caller.from_origin("https://portal.example.uz"))
+    assert [i.text for i in harness.items("Allowed sites")] == ["Revoke access: https://portal.example.uz",
+                                                                  "Revoke access: https://shop.example.uz"]
+    harness.click("Allowed sites", "Revoke access: https://shop.example.uz")
+    assert agent.consent.sites() == [] and store.load() == set()  # revoked for good, not only in memory
+    assert [i.text for i in harness.items("Allowed sites")] == ["Revoke access: https://portal.example.uz"]
 
 
 def test_language_switch_changes_menu_dialogs_and_replies(harness: Harness, agent: Agent) -> None:

@@ -130,7 +130,7 @@ def append_signer(
     signed_attributes: AttributeMode = "cades",
 ) -> SignatureResult:
     """Add one signer to an attached SignedData, leaving the existing SignerInfos untouched."""
-    parsed = _parse_signed_data(cms_der)
+    parsed = parse_signed_data(cms_der)
     if parsed.content is None:
         raise CmsError(
             "the CMS is detached (no encapsulated content): cannot co-sign without the signed data"
@@ -159,7 +159,7 @@ def append_signer(
 
 def read_signed_data(cms_der: bytes) -> SignedDataInfo:
     """Decode the content and a summary of each signer; raises CmsError on anything that is not SignedData."""
-    parsed = _parse_signed_data(cms_der)
+    parsed = parse_signed_data(cms_der)
     try:
         certificates = [
             x509.Certificate.load(der, strict=True) for der in parsed.certificates if der[0] == _SEQUENCE
@@ -318,7 +318,7 @@ class _Tlv:
 
 
 @dataclass(frozen=True)
-class _ParsedSignedData:
+class ParsedSignedData:
     version: bytes
     digest_algorithms: list[bytes]
     content_type: bytes  # the eContentType OID TLV
@@ -400,7 +400,7 @@ class _BerReader:
         raise CmsError("CMS is truncated (missing end-of-contents)")
 
 
-def _parse_signed_data(data: bytes) -> _ParsedSignedData:
+def parse_signed_data(data: bytes) -> ParsedSignedData:
     """Split ContentInfo(SignedData) into its parts; DER or BER (indefinite lengths) accepted."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise CmsError("CMS must be bytes")
@@ -417,7 +417,7 @@ def _parse_signed_data(data: bytes) -> _ParsedSignedData:
     optional = {tlv.tag: tlv for tlv in fields[3:-1]}
     if len(optional) != len(fields) - 4 or not set(optional) <= {_CTX0, _CTX1}:
         raise CmsError("malformed SignedData (unexpected fields)")
-    return _ParsedSignedData(
+    return ParsedSignedData(
         version=bytes(reader.raw(fields[0])),
         digest_algorithms=_elements(reader, fields[1], algos.DigestAlgorithm),
         content_type=content_type,

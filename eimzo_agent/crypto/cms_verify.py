@@ -31,7 +31,7 @@ from asn1crypto import cms as asn1_cms
 from asn1crypto import core, x509
 
 from eimzo_agent.crypto import x509_info
-from eimzo_agent.crypto.cms import CmsError, _parse_signed_data
+from eimzo_agent.crypto.cms import CmsError, parse_signed_data
 from eimzo_agent.crypto.x509_info import AlgorithmError, CertificateError
 
 __all__ = ["CmsError", "CmsVerification", "SignerVerification", "verify_cms"]
@@ -96,7 +96,7 @@ def verify_cms(
     if at is not None and at.tzinfo is None:
         raise ValueError("`at` must be timezone-aware")
     try:
-        parsed = _parse_signed_data(cms_der)
+        parsed = parse_signed_data(cms_der)
     except CmsError:
         raise
     except _ASN1_ERRORS as exc:  # the walker reports known damage as CmsError; anything else is damage too

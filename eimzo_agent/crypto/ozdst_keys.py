@@ -20,6 +20,7 @@ from asn1crypto import algos, core, x509
 
 from . import ozdst
 from .gost94 import gost94_digest
+from .signer import CmsProfile
 
 __all__ = [
     "OZDST",
@@ -361,7 +362,7 @@ class OzdstSigner:
     chain: Sequence[x509.Certificate] = field(default_factory=tuple)
 
     #: Read by the pkcs7 plugin: E-IMZO's signed attributes (contentType, signingTime, messageDigest).
-    cms_profile: ClassVar[str] = "eimzo"
+    cms_profile: ClassVar[CmsProfile] = "eimzo"
 
     def __post_init__(self) -> None:
         family = self.private_key.family

@@ -9,16 +9,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from asn1crypto import algos, core, x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+#: Which signed attributes the signer's CMS carries: "cades" (contentType, signingTime, messageDigest,
+#: signingCertificateV2) or "eimzo" (E-IMZO's three, for O'zDSt/OZMST keys).
+CmsProfile = Literal["cades", "eimzo"]
+
 
 @runtime_checkable
 class Signer(Protocol):
     """A private key ready to sign, with the certificates that go into the CMS."""
+
+    cms_profile: ClassVar[CmsProfile]
 
     #: The signer's certificate (end entity).
     certificate: x509.Certificate
@@ -44,6 +50,8 @@ class CryptographySigner:
     certificate: x509.Certificate
     chain: Sequence[x509.Certificate] = field(default_factory=tuple)
 
+    cms_profile: ClassVar[CmsProfile] = "cades"
+
     def __post_init__(self) -> None:
         self.digest_algorithm = algos.DigestAlgorithm({"algorithm": "sha256", "parameters": None})
         if isinstance(self.private_key, rsa.RSAPrivateKey):
@@ -64,3 +72,13 @@ class CryptographySigner:
         if isinstance(self.private_key, rsa.RSAPrivateKey):
             return self.private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
         return self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+    def matches_certificate(self) -> bool:
+        """The private key belongs to the certificate (same public key)."""
+        from cryptography import x509 as crypto_x509
+
+        try:
+            public = crypto_x509.load_der_x509_certificate(self.certificate.dump()).public_key()
+        except ValueError:
+            return False
+        return public == self.private_key.public_key()

@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from asn1crypto import algos, core, x509
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from eimzo_agent.crypto.signer import CmsProfile
 
 #: DER prefix of DigestInfo{sha256, NULL} (RFC 8017 §9.2 note 1); the 32-byte digest follows.
 SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
@@ -32,6 +34,8 @@ class TokenSigner:
     certificate: x509.Certificate
     chain: Sequence[x509.Certificate]
     key_algorithm: str  # "rsa" or "ec"
+
+    cms_profile: ClassVar[CmsProfile] = "cades"
 
     @classmethod
     def for_session(cls, session: Any, cka_id: bytes, certificate: x509.Certificate,

@@ -25,7 +25,7 @@ from eimzo_agent.ui.tray_menu import SEPARATOR, Entry, TrayModel
 if TYPE_CHECKING:
     from PIL import Image
 
-    from eimzo_agent.agent import Agent
+    from eimzo_agent.ui.tray_menu import TraySubject
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ def _about(title: str, text: str) -> None:
     root.mainloop()
 
 
-def start_tray(agent: Agent, port: int, on_quit: Callable[[], None]) -> Tray | None:
+def start_tray(agent: TraySubject, port: int, on_quit: Callable[[], None]) -> Tray | None:
     """The running tray icon, or None (logged) when this desktop cannot show one."""
     pystray = load_pystray()
     if pystray is None:

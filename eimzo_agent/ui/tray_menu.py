@@ -12,12 +12,29 @@ import logging
 import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from eimzo_agent import i18n
 
 if TYPE_CHECKING:
-    from eimzo_agent.agent import Agent
+    from eimzo_agent.keys.disks import Disk
+    from eimzo_agent.ui.remember import PasswordMemory
+
+
+class TraySubject(Protocol):
+    """What the tray shows and changes: the person's own settings, nothing of the agent's insides."""
+
+    #: The person's language (the tray's choice; a site may have chosen another for its own pages).
+    language: str
+    passwords: PasswordMemory
+
+    def disks(self) -> list[Disk]: ...
+
+    def allowed_sites(self) -> list[str]:
+        """Sites allowed by a verified API key or by the person's "always"."""
+
+    def revoke_site(self, site: str) -> bool:
+        """Take a site's permission away; True when it had one."""
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +64,7 @@ class KeyInfo:
 
 
 class TrayModel:
-    def __init__(self, agent: Agent, port: int, on_quit: Callable[[], None],
+    def __init__(self, agent: TraySubject, port: int, on_quit: Callable[[], None],
                  opener: Callable[[str], object] = webbrowser.open,
                  show_about: Callable[[str, str], None] | None = None) -> None:
         self.agent = agent
@@ -85,12 +102,7 @@ class TrayModel:
         return (self.agent.language, tuple(self.keys), tuple(self.allowed_sites()), len(self.agent.passwords))
 
     def allowed_sites(self) -> list[str]:
-        """Sites allowed by a verified API key, plus those the person allowed when asked (if the agent asks)."""
-        sites = set(self.agent.gate.approved_domains())
-        consent = getattr(self.agent, "consent", None)  # policy/consent.SiteConsent, where the agent has one
-        if consent is not None:
-            sites.update(consent.sites())
-        return sorted(sites)
+        return self.agent.allowed_sites()
 
     def entries(self) -> list[Entry]:
         t = self.t
@@ -130,14 +142,10 @@ class TrayModel:
         if self.show_about is not None:
             self.show_about(self.t("about_title"), text)
 
-    def _revoker(self, domain: str) -> Callable[[], None]:
+    def _revoker(self, site: str) -> Callable[[], None]:
         def revoke() -> None:
-            revoked = self.agent.gate.revoke(domain)
-            consent = getattr(self.agent, "consent", None)
-            if consent is not None:
-                revoked = consent.revoke(domain) or revoked
-            if revoked:
-                log.info("tray: %s may no longer use the signing keys", domain)
+            if self.agent.revoke_site(site):
+                log.info("tray: %s may no longer use the signing keys", site)
 
         return revoke
 

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 from asn1crypto import pkcs12 as asn1_pkcs12
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 
-from ...crypto.signer import CryptographySigner
 from ..errors import KeyErrorKind, KeyStoreError
 from .backends import registered_backends
-from .certs import same_public_key
 from .entries import UnlockedKey
 from .keybags import key_algorithms
 from .mac import verify_mac
@@ -64,15 +60,6 @@ def select_entry(entries: list[UnlockedKey], alias: str | None) -> UnlockedKey:
 
 def check_key_matches(entry: UnlockedKey) -> None:
     """KEY_MISMATCH unless the entry's private key belongs to its certificate."""
-    signer = entry.signer
-    if isinstance(signer, CryptographySigner):
-        try:
-            certificate = x509.load_der_x509_certificate(entry.certificate.dump())
-            matches = same_public_key(signer.private_key, certificate)
-        except (ValueError, UnsupportedAlgorithm):
-            matches = False
-    else:
-        check = getattr(signer, "matches_certificate", None)
-        matches = bool(check()) if callable(check) else True
+    matches = entry.signer.matches_certificate()
     if not matches:
         raise KeyStoreError(KeyErrorKind.KEY_MISMATCH, "the private key does not belong to the certificate")

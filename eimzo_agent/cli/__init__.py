@@ -1,0 +1,56 @@
+"""`eimzo-agent` command line: one module per sub-command (serve, keys, version, journal, sites, trust, dev).
+
+This is a public interface (admins, scripts and acceptance checks use it): extend it, never rename. Each module
+offers `add_parser(commands)` and `run(args) -> exit status`; this one only builds the parser and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from types import ModuleType
+
+from eimzo_agent import EIMZO_COMPAT_VERSION, __version__
+from eimzo_agent.cli import dev, journal, keys, serve, sites, trust
+from eimzo_agent.config import ConfigError
+
+#: Sub-commands in the order `--help` lists them.
+COMMANDS: dict[str, ModuleType] = {
+    "serve": serve,
+    "keys": keys,
+    "journal": journal,
+    "sites": sites,
+    "trust": trust,
+    "dev": dev,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eimzo-agent",
+        description="Local signing agent for Uzbek ERI keys, wire-compatible with E-IMZO.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.add_parser(commands)
+        if name == "keys":
+            commands.add_parser("version", help="print the version")
+    return parser
+
+
+def version(args: argparse.Namespace) -> int:
+    print(f"eimzo-agent {__version__} (E-IMZO {'.'.join(EIMZO_COMPAT_VERSION)} compatible)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = version if args.command == "version" else COMMANDS[args.command].run
+    try:
+        return run(args)
+    except ConfigError as exc:
+        print(f"eimzo-agent: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

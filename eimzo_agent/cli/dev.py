@@ -1,0 +1,80 @@
+"""`eimzo-agent dev mint-key`: test keys from a development CA, written as E-IMZO-style .pfx files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC
+from pathlib import Path
+
+from eimzo_agent.cli.common import date_argument
+from eimzo_agent.config import dev_ca_path
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    dev = commands.add_parser("dev", help="developer tools (test keys)")
+    dev_commands = dev.add_subparsers(dest="dev_command", required=True, metavar="TOOL")
+    mint = dev_commands.add_parser(
+        "mint-key", help="issue a test key from a development CA and write it as a password-protected .pfx"
+    )
+    mint.add_argument("--alg", choices=["rsa2048", "p256", "ozdst"], default="rsa2048",
+                      help="key algorithm; ozdst = national O'zDSt key from the dev O'zDSt CA (<ca>/ozdst)")
+    mint.add_argument("--ca", type=Path, metavar="DIR", help="development CA folder (created if missing)")
+    mint.add_argument("--out", type=Path, metavar="DIR", required=True, help="folder to write the .pfx into")
+    mint.add_argument("--password", required=True, help="password for the new .pfx")
+    mint.add_argument("--cn", required=True, help="common name, usually 'SURNAME NAME PATRONYMIC'")
+    mint.add_argument("--name", help="given name")
+    mint.add_argument("--surname", help="surname")
+    mint.add_argument("--pinfl", help="personal number (14 digits)")
+    mint.add_argument("--tin", help="person's TIN / STIR (9 digits)")
+    mint.add_argument("--org", help="organisation name")
+    mint.add_argument("--org-tin", help="organisation's TIN (9 digits); makes a legal-entity key")
+    mint.add_argument("--title", help="job title")
+    mint.add_argument("--locality", help="district / city")
+    mint.add_argument("--region", help="region")
+    mint.add_argument("--business-category", help="legal form, e.g. 'MChJ'")
+    mint.add_argument("--valid-from", type=date_argument, metavar="YYYY-MM-DD[THH:MM]", help="start of validity")
+    mint.add_argument("--valid-to", type=date_argument, metavar="YYYY-MM-DD[THH:MM]", help="end of validity")
+    mint.add_argument("--file-name", help="file name without .pfx (default DS<PINFL|TIN><NNNN>)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.dev_command == "mint-key":
+        return _mint_key(args)
+    return 2  # pragma: no cover - argparse enforces the tools
+
+
+def _mint_key(args: argparse.Namespace) -> int:
+    from eimzo_agent.dev.mint import SubjectFields, ensure_dev_ca, mint_key
+    from eimzo_agent.keys.errors import KeyStoreError
+
+    try:
+        subject = SubjectFields(
+            cn=args.cn,
+            name=args.name,
+            surname=args.surname,
+            pinfl=args.pinfl,
+            tin=args.tin,
+            org=args.org,
+            org_tin=args.org_tin,
+            title=args.title,
+            locality=args.locality,
+            region=args.region,
+            business_category=args.business_category,
+        )
+        ca = ensure_dev_ca(args.ca or dev_ca_path())
+        path = mint_key(
+            ca,
+            args.out,
+            password=args.password,
+            subject=subject,
+            alg=args.alg,
+            valid_from=args.valid_from.astimezone(UTC) if args.valid_from else None,
+            valid_to=args.valid_to.astimezone(UTC) if args.valid_to else None,
+            file_name=args.file_name,
+        )
+    except (ValueError, KeyStoreError, OSError) as exc:
+        print(f"eimzo-agent: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
