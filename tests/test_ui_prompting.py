@@ -170,6 +170,29 @@ def test_counters_of_sites_not_seen_for_a_while_are_forgotten() -> None:
     asyncio.run(scenario())
 
 
+def test_questions_cancelled_all_at_once_do_not_jam_the_queue() -> None:
+    """Several tabs closed in the same moment: the question on screen and those waiting are cancelled together.
+    The queue used to hand the turn to a cancelled waiter and stay busy for ever: no dialog would appear again."""
+
+    async def scenario() -> None:
+        inner = ScriptedPrompter()
+        queue = SerialPrompter(inner, QueueLimits(), FakeClock())
+        tasks = [asyncio.create_task(queue.ask(request(f"https://s{i}.uz"))) for i in range(4)]
+        await settle()
+        assert inner.shown == ["https://s0.uz"]
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(r, asyncio.CancelledError) for r in results), results
+        later = asyncio.create_task(queue.ask(request("https://later.uz")))
+        await settle()
+        assert inner.shown[-1] == "https://later.uz", "the queue is stuck"
+        await inner.answers.put("ok")
+        assert await later == "ok"
+
+    asyncio.run(scenario())
+
+
 def test_cancels_spread_out_do_not_cool_down() -> None:
     async def scenario() -> None:
         inner = ScriptedPrompter()

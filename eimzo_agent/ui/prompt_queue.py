@@ -181,11 +181,15 @@ class SerialPrompter:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self._release()  # the turn was handed to us just as the page went away: pass it on
-            else:
+            elif entry in self._waiters:
                 self._waiters.remove(entry)
             raise
 
     def _release(self) -> None:
+        """Hand the dialog to the next waiting question, preferably another domain's. Waiters cancelled in the same
+        moment (several tabs closed at once) are skipped: handing the turn to one of them would leave the queue
+        busy for ever."""
+        self._waiters = [(d, f) for d, f in self._waiters if not f.done()]
         if not self._waiters:
             self._busy = False
             self._last_domain = None
