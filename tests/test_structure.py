@@ -107,6 +107,16 @@ def package_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else "eimzo_agent"
 
 
+def package_edges() -> dict[str, set[str]]:
+    """Which unit (sub-package or top-level module) imports which other unit."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    for module, targets in graph().items():
+        for target in targets:
+            if package_of(target) != package_of(module):
+                edges[package_of(module)].add(package_of(target))
+    return edges
+
+
 def test_no_import_cycles_between_modules() -> None:
     assert cycles(graph()) == []
 
@@ -130,11 +140,7 @@ def test_no_module_imports_another_modules_private_names() -> None:
 
 def test_the_layers_in_docs_architecture_are_the_real_ones() -> None:
     """docs/architecture.md has a table "package | uses"; it must match the imports, both ways."""
-    real: dict[str, set[str]] = defaultdict(set)
-    for module, targets in graph().items():
-        for target in targets:
-            if package_of(target) != package_of(module):
-                real[package_of(module)].add(package_of(target))
+    real = package_edges()
     text = (ROOT / "docs" / "architecture.md").read_text()
     documented: dict[str, set[str]] = {}
     for row in re.finditer(r"^\| `([a-z0-9_]+)/?` \|([^|]*)\|", text, re.MULTILINE):
@@ -147,9 +153,4 @@ def test_the_layers_in_docs_architecture_are_the_real_ones() -> None:
 
 def test_no_cycles_between_packages_either() -> None:
     """Stronger than the module rule: the layers form a hierarchy (what the table in the docs draws)."""
-    edges: dict[str, set[str]] = defaultdict(set)
-    for module, targets in graph().items():
-        for target in targets:
-            if package_of(target) != package_of(module):
-                edges[package_of(module)].add(package_of(target))
-    assert cycles(edges) == []
+    assert cycles(package_edges()) == []
