@@ -5,12 +5,15 @@ finds a Python that user can run with our code and its dependencies importable; 
 with `setpriv` (util-linux, always on Debian). Not root, or no way to become that user: the calling test is
 skipped, with the reason.
 
-The checkout and the venv stay where they are: the other user gets them on PYTHONPATH (read-only; bytecode is
-not written). Files that user must read or write live in `scratch_dir()` folders under /tmp, removed afterwards.
+The other user gets our code and its dependencies on PYTHONPATH (read-only; bytecode is not written): the
+checkout and the venv where they are when that user can read them, else a world-readable copy of both made once
+per test session under /tmp (a CI clone may sit in a folder only root can enter) and removed at exit. Files that
+user must read or write live in `scratch_dir()` folders under /tmp, removed afterwards.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -45,6 +48,8 @@ class OtherUser:
     uid: int
     gid: int
     python: str  # an interpreter this user can run that imports eimzo_agent (with `env()`'s PYTHONPATH)
+    #: Where this user's Python finds our code and its dependencies.
+    pythonpath: str = ""
 
     def command(self, *argv: str) -> list[str]:
         """`argv` run as this user (real and effective ids, its own groups, no way back to root)."""
@@ -65,7 +70,7 @@ class OtherUser:
             "XDG_CACHE_HOME": str(home / "cache"),
             "EIMZO_AGENT_SYSTEM_CONFIG": str(home / "no-admin-config.toml"),
             "LANG": "C.UTF-8",
-            "PYTHONPATH": _pythonpath(),
+            "PYTHONPATH": self.pythonpath,
             "PYTHONDONTWRITEBYTECODE": "1",
             "USER": self.name,
             "LOGNAME": self.name,
@@ -78,6 +83,27 @@ def _pythonpath() -> str:
     """The checkout (our code) and this interpreter's site-packages (its dependencies), in that order."""
     paths = [str(CHECKOUT), sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
     return os.pathsep.join(dict.fromkeys(paths))
+
+
+def _readable_copy() -> str:
+    """A copy of our package and of the venv's site-packages that every user can read; removed at exit."""
+    runtime = Path(tempfile.mkdtemp(prefix="eimzo-other-user-runtime-", dir="/tmp"))
+    atexit.register(shutil.rmtree, runtime, ignore_errors=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(CHECKOUT / "eimzo_agent", runtime / "eimzo_agent", ignore=skip)
+    libraries = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
+    copies = []
+    for number, library in enumerate(libraries):
+        target = runtime / f"lib{number}"
+        shutil.copytree(library, target, symlinks=True, ignore=skip)
+        copies.append(str(target))
+    for folder, _dirs, files in os.walk(runtime):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = Path(folder, name)
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode | 0o444)
+    return os.pathsep.join([str(runtime), *copies])
 
 
 def other_user() -> OtherUser:
@@ -109,23 +135,24 @@ def _other_user() -> OtherUser | str:
             return f"could not create the test user {USER_NAME}: {result.stderr.strip()}"
     if entry.pw_uid == 0:
         return f"{USER_NAME} has uid 0"
-    user = OtherUser(entry.pw_name, entry.pw_uid, entry.pw_gid, python="")
     tried = []
     major_minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
     candidates = [sys.executable, f"/usr/bin/python{major_minor}", f"/usr/local/bin/python{major_minor}"]
-    for python in dict.fromkeys(candidates):
-        if not Path(python).exists():
-            continue
-        candidate = OtherUser(user.name, user.uid, user.gid, python)
-        probe = subprocess.run(
-            candidate.python_command("-c", _PROBE), env=candidate.env(Path("/nonexistent")), cwd="/",
-            capture_output=True, text=True, timeout=120, check=False,
-        )
-        if probe.returncode == 0:
-            return candidate
-        tried.append(f"{python}: {(probe.stderr.strip().splitlines() or ['exit ' + str(probe.returncode)])[-1]}")
-    return (f"no Python {major_minor} that {USER_NAME} can run imports eimzo_agent from {CHECKOUT} "
-            f"(is the checkout readable by other users?): " + "; ".join(tried))
+    for make_path in (_pythonpath, _readable_copy):
+        pythonpath = make_path()
+        for python in dict.fromkeys(candidates):
+            if not Path(python).exists():
+                continue
+            candidate = OtherUser(entry.pw_name, entry.pw_uid, entry.pw_gid, python, pythonpath)
+            probe = subprocess.run(
+                candidate.python_command("-c", _PROBE), env=candidate.env(Path("/nonexistent")), cwd="/",
+                capture_output=True, text=True, timeout=120, check=False,
+            )
+            if probe.returncode == 0:
+                return candidate
+            last = (probe.stderr.strip().splitlines() or ["exit " + str(probe.returncode)])[-1]
+            tried.append(f"{python} with {pythonpath}: {last}")
+    return f"no Python {major_minor} that {USER_NAME} can run imports eimzo_agent: " + "; ".join(tried)
 
 
 @contextlib.contextmanager
