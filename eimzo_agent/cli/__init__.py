@@ -1,4 +1,5 @@
-"""`eimzo-agent` command line: one module per sub-command (serve, keys, version, journal, sites, trust, dev).
+"""`eimzo-agent` command line: one module per sub-command (serve, keys, version, journal, sites, trust, policy,
+dev).
 
 This is a public interface (admins, scripts and acceptance checks use it): extend it, never rename. Each module
 offers `add_parser(commands)` and `run(args) -> exit status`; this one only builds the parser and dispatches.
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from eimzo_agent import EIMZO_COMPAT_VERSION, __version__
-from eimzo_agent.cli import dev, journal, keys, serve, sites, trust
+from eimzo_agent.cli import dev, journal, keys, policy, serve, sites, trust
 from eimzo_agent.config import ConfigError
 
 #: Sub-commands in the order `--help` lists them.
@@ -22,6 +23,7 @@ COMMANDS: dict[str, ModuleType] = {
     "journal": journal,
     "sites": sites,
     "trust": trust,
+    "policy": policy,
     "dev": dev,
 }
 
