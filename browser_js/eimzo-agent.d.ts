@@ -256,10 +256,21 @@ export interface Diagnosis {
   url: string;
   permission: PermissionStateOrUnsupported;
   checks: { websocket: WebSocketProbe; http: HttpProbe; plainHttp: HttpProbe | null };
+  /** For 'lna-denied' and 'lna-prompt': what an administrator sets so this site needs no permission. */
+  admin: AdminFix | null;
   lang: Language;
-  /** User-facing explanation in `lang`. */
+  /** User-facing explanation in `lang` (for 'lna-denied' / 'lna-prompt' followed by the administrator's part). */
   message: string;
   messages: Record<Language, string>;
+}
+
+export interface AdminFix {
+  /** The page's origin, as the policies name it, e.g. "https://my.gov.uz". */
+  site: string;
+  /** LNA_POLICIES. */
+  policies: string[];
+  /** `eimzo-agent policy browser --site <site>`: writes the policy files. */
+  command: string;
 }
 
 export declare class EimzoClient {
@@ -297,7 +308,13 @@ export declare function bytesToBase64(bytes: Uint8Array): string;
 export declare function base64ToBytes(base64: string): Uint8Array;
 export declare function dataToBase64(data: SignableData): Promise<string>;
 export declare const MESSAGES: Readonly<Record<DiagnosisStatus, Readonly<Record<Language, string>>>>;
+/** LocalNetworkAccessAllowedForUrls, LoopbackNetworkAllowedForUrls: the policies that let a site reach the agent. */
+export declare const LNA_POLICIES: ReadonlyArray<string>;
+/** The administrator's part of the 'lna-denied' / 'lna-prompt' texts; `{site}` is the page's origin. */
+export declare const ADMIN_MESSAGES: Readonly<Record<Language, string>>;
+/** With `params.site`, 'lna-denied' / 'lna-prompt' texts end with the administrator's part. */
 export declare function explain(status: DiagnosisStatus, lang?: string, params?: Record<string, string>): string;
+export declare function adminFix(status: DiagnosisStatus, site: string | null): AdminFix | null;
 export declare function pickLanguage(tag?: string): Language;
 export declare function localNetworkPermission(permissions: unknown): Promise<PermissionStateOrUnsupported>;
 

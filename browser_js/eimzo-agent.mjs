@@ -705,11 +705,13 @@ export class EimzoClient {
       }
     }
     const status = classify({ permission, websocket, http, plainHttp, version, required, secureUrl, page });
+    /** @type {Record<string, string>} */
     const params = {
       port: target.port || (secureUrl ? '443' : '80'),
       installed: version ? version.text : '?',
       required: `${required.major}.${required.minor}`,
     };
+    if (page.origin) params.site = page.origin;
     const lang = pickLanguage(options.lang);
     /** @type {Record<Language, string>} */
     const messages = /** @type {any} */ ({});
@@ -722,6 +724,7 @@ export class EimzoClient {
       url,
       permission,
       checks: { websocket: stripReply(websocket), http, plainHttp },
+      admin: adminFix(status, page.origin),
       lang,
       message: messages[lang],
       messages,
@@ -955,24 +958,39 @@ export const MESSAGES = Object.freeze({
       "the agent's certificate (for eimzo-agent: “eimzo-agent trust install”) and restart the browser.",
   },
   'lna-denied': {
-    uz: "Brauzer bu saytga kompyuteringizdagi dasturlarga ulanishni taqiqlagan (mahalliy tarmoqqa kirish). " +
-      'Sayt sozlamalarida (manzil satridagi belgi) ruxsat bering va sahifani yangilang.',
-    kaa: 'Brauzer bul saytqa kompyuterińizdegi baǵdarlamalarǵa jalǵanıwǵa ruqsat bermegen (jergilikli tarmaqqa ' +
-      'kiriw). Sayt sazlawlarında (mánzil qatarındaǵı belgi) ruqsat beriń hám betti jańalań.',
-    ru: 'Браузер запретил этому сайту подключаться к программам на вашем компьютере (доступ к локальной сети). ' +
-      'Разрешите его в настройках сайта (значок в адресной строке) и обновите страницу.',
-    en: 'The browser blocks this site from connecting to apps on your computer (local network access). Allow it ' +
-      'in the site settings (icon in the address bar) and reload the page.',
+    uz: "Brauzer bu saytga kompyuteringizdagi imzolash agentiga ulanishni taqiqlagan (mahalliy tarmoqqa kirish). " +
+      'Manzil chap tomonidagi belgini bosing, «Приложения на устройстве» (Apps on device; eski versiyalarda ' +
+      '«Доступ к локальной сети») bandida «Разрешить» (Allow) qiymatini tanlang va sahifani yangilang. Bu ' +
+      'sozlamani tashkilotingiz boshqarsa, administratorga murojaat qiling.',
+    kaa: 'Brauzer bul saytqa kompyuterińizdegi qol qoyıw agentine jalǵanıwdı qadaǵan etken (jergilikli tarmaqqa ' +
+      'kiriw). Mánzildiń shep tárepindegi belgini basıń, «Приложения на устройстве» (Apps on device; eski ' +
+      'versiyalarda «Доступ к локальной сети») bántinde «Разрешить» (Allow) mánisin tańlań hám betti jańalań. ' +
+      'Bul sazlawdı shólkemińiz basqarsa, administratorǵa múráját etiń.',
+    ru: 'Браузер запретил этому сайту подключаться к агенту подписи на вашем компьютере (доступ к локальной ' +
+      'сети). Нажмите значок слева от адреса, для пункта «Приложения на устройстве» (в старых версиях — «Доступ ' +
+      'к локальной сети») выберите «Разрешить» и обновите страницу. Если настройкой управляет ваша организация, ' +
+      'обратитесь к администратору.',
+    en: 'The browser blocks this site from connecting to the signing agent on your computer (local network ' +
+      'access). Click the icon left of the address, set “Apps on device” (in older versions “Local network ' +
+      'access”) to “Allow” and reload the page. If your organisation manages this setting, ask your administrator.',
   },
   'lna-prompt': {
-    uz: "Brauzer bu saytga qurilmangizdagi dasturlarga ulanish uchun ruxsatingizni kutmoqda. Manzil satri " +
-      "yonidagi so'rovda (yoki sayt sozlamalarida) «Ruxsat berish»ni tanlang va qayta urinib ko'ring.",
-    kaa: 'Brauzer bul saytqa qurılmańızdaǵı baǵdarlamalarǵa jalǵanıw ushın ruqsatıńızdı kútpekte. Mánzil ' +
-      'qatarı janındaǵı sorawda (yamasa sayt sazlawlarında) «Ruqsat beriw»di tańlań hám qaytadan urınıp kóriń.',
-    ru: 'Браузер ждёт вашего разрешения, чтобы этот сайт мог подключаться к программам на вашем устройстве. ' +
-      'Выберите «Разрешить» в запросе рядом с адресной строкой (или в настройках сайта) и повторите попытку.',
-    en: 'The browser needs your permission for this site to connect to apps on your device. Choose “Allow” in ' +
-      'the prompt next to the address bar (or in the site settings) and try again.',
+    uz: "Brauzer bu saytning kompyuteringizdagi imzolash agentiga ulanishi uchun ruxsatingizni so'ramoqda. Manzil " +
+      "satri ostidagi so'rovda «Разрешить» (Allow) tugmasini bosing va qayta urinib ko'ring. So'rov ko'rinmasa, " +
+      'manzil chap tomonidagi belgini bosing, «Приложения на устройстве» (Apps on device) bandida «Разрешить» ' +
+      '(Allow) qiymatini tanlang va sahifani yangilang.',
+    kaa: 'Brauzer bul saytıń kompyuterińizdegi qol qoyıw agentine jalǵanıwı ushın ruqsatıńızdı soramaqta. Mánzil ' +
+      'qatarı astındaǵı sorawda «Разрешить» (Allow) túymesin basıń hám qaytadan urınıp kóriń. Soraw kórinbese, ' +
+      'mánzildiń shep tárepindegi belgini basıń, «Приложения на устройстве» (Apps on device) bántinde ' +
+      '«Разрешить» (Allow) mánisin tańlań hám betti jańalań.',
+    ru: 'Браузер спрашивает ваше разрешение, чтобы этот сайт мог подключиться к агенту подписи на вашем ' +
+      'компьютере. В запросе под адресной строкой («Доступ к другим приложениям и сервисам на этом устройстве») ' +
+      'выберите «Разрешить» и повторите попытку. Если запроса не видно, нажмите значок слева от адреса, для ' +
+      'пункта «Приложения на устройстве» выберите «Разрешить» и обновите страницу.',
+    en: 'The browser needs your permission for this site to connect to the signing agent on your computer. In the ' +
+      'request under the address bar (“Access other apps and services on this device”), choose “Allow” and try ' +
+      'again. If there is no request, click the icon left of the address, set “Apps on device” to “Allow” and ' +
+      'reload the page.',
   },
   'insecure-page': {
     uz: "Sahifa HTTPS orqali ochilmagan, shuning uchun brauzer unga imzolash agentiga ulanishga ruxsat bermaydi. " +
@@ -1000,16 +1018,61 @@ export const MESSAGES = Object.freeze({
 });
 
 /**
- * The user-facing text for a diagnosis status.
+ * The browser policies (Chrome, Chromium, Edge) that let a site reach the agent without asking the person: the
+ * one every version since 139 reads, and the narrower loopback-only one of 146+. `eimzo-agent policy browser`
+ * writes both.
+ */
+export const LNA_POLICIES = Object.freeze(['LocalNetworkAccessAllowedForUrls', 'LoopbackNetworkAllowedForUrls']);
+
+/**
+ * Statuses an administrator can fix for everyone with LNA_POLICIES. 'insecure-page' is not one: Chromium keeps an
+ * http:// public page away from the machine even when a policy names it (tested with Chromium 156).
+ */
+const ADMIN_FIXABLE = new Set(['lna-denied', 'lna-prompt']);
+
+/**
+ * The administrator's part of the 'lna-denied' / 'lna-prompt' texts; `{site}` is the page's origin.
+ * @type {Readonly<Record<Language, string>>}
+ */
+export const ADMIN_MESSAGES = Object.freeze({
+  uz: 'Administrator bu saytga barcha foydalanuvchilar uchun LocalNetworkAccessAllowedForUrls va ' +
+    "LoopbackNetworkAllowedForUrls brauzer siyosati (Chrome, Edge) bilan ruxsat berishi mumkin; uni " +
+    "«eimzo-agent policy browser --site {site}» buyrug'i yaratadi.",
+  kaa: 'Administrator bul saytqa barlıq paydalanıwshılar ushın LocalNetworkAccessAllowedForUrls hám ' +
+    'LoopbackNetworkAllowedForUrls brauzer siyasatı (Chrome, Edge) arqalı ruqsat bere aladı; onı ' +
+    '«eimzo-agent policy browser --site {site}» buyrıǵı jaratadı.',
+  ru: 'Администратор может разрешить этот сайт всем пользователям политикой браузера ' +
+    'LocalNetworkAccessAllowedForUrls и LoopbackNetworkAllowedForUrls (Chrome, Edge); её создаёт команда ' +
+    '«eimzo-agent policy browser --site {site}».',
+  en: 'An administrator can allow this site for every user with the browser policies ' +
+    'LocalNetworkAccessAllowedForUrls and LoopbackNetworkAllowedForUrls (Chrome, Edge); the command ' +
+    '“eimzo-agent policy browser --site {site}” writes them.',
+});
+
+/**
+ * The user-facing text for a diagnosis status. For 'lna-denied' and 'lna-prompt' with `params.site` (the page's
+ * origin), the administrator's part (ADMIN_MESSAGES) follows the person's.
  * @param {DiagnosisStatus} status
  * @param {string} [lang] uz, kaa, ru or en (others fall back as pickLanguage does)
  * @param {Record<string, string>} [params]
  * @returns {string}
  */
 export function explain(status, lang, params = {}) {
+  const code = pickLanguage(lang);
   const texts = MESSAGES[status] || MESSAGES.unknown;
-  const text = texts[pickLanguage(lang)];
+  const text = texts[code] + (ADMIN_FIXABLE.has(status) && params.site ? ' ' + ADMIN_MESSAGES[code] : '');
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+}
+
+/**
+ * What an administrator sets so that `site` needs no permission, for the statuses a policy fixes; else null.
+ * @param {DiagnosisStatus} status
+ * @param {string | null} site the page's origin
+ * @returns {AdminFix | null}
+ */
+export function adminFix(status, site) {
+  if (!ADMIN_FIXABLE.has(status) || !site) return null;
+  return { site, policies: [...LNA_POLICIES], command: `eimzo-agent policy browser --site ${site}` };
 }
 
 /**
@@ -1058,14 +1121,25 @@ function httpBaseOf(wsUrl) {
 /**
  * @param {any} location
  * @param {boolean | undefined} secureContext
- * @returns {{secure: boolean, local: boolean}}
+ * @returns {{secure: boolean, local: boolean, origin: string | null}}
  */
 function pageContext(location, secureContext) {
   const host = String(location?.hostname || '').toLowerCase();
   const local = !location || location.protocol === 'file:' || host === 'localhost' || host.endsWith('.localhost') ||
     /^127\./.test(host) || host === '[::1]' || host === '::1';
   const secure = secureContext ?? globalThis.isSecureContext ?? location?.protocol === 'https:';
-  return { secure: Boolean(secure), local };
+  return { secure: Boolean(secure), local, origin: originOf(location) };
+}
+
+/**
+ * The page's origin as browser policies name a site ("https://my.gov.uz", with a port when not the default one).
+ * @param {any} location
+ * @returns {string | null}
+ */
+function originOf(location) {
+  if (typeof location?.origin === 'string' && /^https?:\/\//.test(location.origin)) return location.origin;
+  const host = location?.host || location?.hostname;
+  return /^https?:$/.test(location?.protocol) && host ? `${location.protocol}//${host}` : null;
 }
 
 /**
@@ -1294,9 +1368,16 @@ function classify(facts) {
  * @property {string} url
  * @property {PermissionStateOrUnsupported} permission
  * @property {{websocket: WebSocketProbe, http: HttpProbe, plainHttp: HttpProbe | null}} checks
+ * @property {AdminFix | null} admin for 'lna-denied' and 'lna-prompt' on a page with an origin: the browser
+ *   policies that let this site reach the agent without asking, and the command that writes them
  * @property {Language} lang
  * @property {string} message in `lang`
  * @property {Record<Language, string>} messages
+ *
+ * @typedef {object} AdminFix
+ * @property {string} site the page's origin, as the policies name it
+ * @property {string[]} policies LNA_POLICIES
+ * @property {string} command `eimzo-agent policy browser --site <site>`
  *
  * @typedef {object} Request
  * @property {string} frame

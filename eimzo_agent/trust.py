@@ -189,3 +189,42 @@ def status(ca_pem: Path, *, nss_dbs: list[Path] | None = None) -> TrustReport:
         )
         report.note(f"  {'trusted' if installed else 'not trusted'} in the system store")
     return report
+
+
+def nss_trusts(db: Path, ca: x509.Certificate) -> bool | None:
+    """Does the NSS database `db` trust `ca` (this CA, not an earlier one) for TLS servers? None: cannot tell
+    (certutil missing, or the database does not open)."""
+    if _certutil() is None:
+        return None
+    if not (db / "cert9.db").exists():
+        return False
+    listing = _run([_certutil() or "certutil", "-L", "-d", f"sql:{db}"])
+    if listing.returncode != 0:
+        return None
+    nickname = f"{NSS_NICKNAME} {ca.fingerprint(hashes.SHA256()).hex().upper()[:11]}"
+    for line in listing.stdout.splitlines()[4:]:
+        name, _, flags = line.rstrip().rpartition(" ")
+        if name.strip() == nickname and "C" in flags.split(",")[0]:
+            return True
+    return False
+
+
+def system_store_trusts(ca: x509.Certificate, path: Path = SYSTEM_CA_PATH) -> bool:
+    """Is `ca` the certificate `install` put into Debian's system store (curl, Python; not the browsers)?"""
+    try:
+        return path.read_bytes() == ca.public_bytes(serialization.Encoding.PEM)
+    except OSError:
+        return False
+
+
+def user_store_trusts(ca: x509.Certificate) -> bool | None:
+    """Windows' current-user Root store or the macOS login keychain holds `ca`; None elsewhere or when the
+    store's tool fails. Written from the tools' documentation, not tested on our Linux CI."""
+    if sys.platform == "win32":
+        found = _run(["certutil", "-user", "-store", "Root", format(ca.serial_number, "x")])
+        return found.returncode == 0
+    if sys.platform == "darwin":
+        sha1 = ca.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - the keychain's identifier, not security
+        found = _run(["security", "find-certificate", "-a", "-Z", "-c", NSS_NICKNAME])
+        return None if found.returncode not in (0, 44) else sha1 in found.stdout.replace(" ", "").upper()
+    return None

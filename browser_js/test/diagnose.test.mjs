@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { EimzoClient, LANGUAGES, MESSAGES, explain, localNetworkPermission, pickLanguage } from '../eimzo-agent.mjs';
+import { ADMIN_MESSAGES, EimzoClient, LANGUAGES, LNA_POLICIES, MESSAGES, adminFix, explain, localNetworkPermission,
+  pickLanguage } from '../eimzo-agent.mjs';
 import { fakeAgent, makeFakeWebSocket } from '../testing/fakes.mjs';
 
 const WS = 'ws://127.0.0.1:64646/service/cryptapi';
@@ -150,6 +151,54 @@ test('lna-denied: the browser says the site may not reach the local machine', as
   }).diagnose({ secureContext: true });
   assert.equal(result.status, 'lna-denied');
   assert.equal(result.permission, 'denied');
+  // The person is told where to allow it; the administrator which policies to set, for this very site.
+  assert.match(result.messages.en, /“Apps on device” .* to “Allow”/);
+  assert.match(result.messages.ru, /«Приложения на устройстве».*«Разрешить»/);
+  assert.deepEqual(result.admin, { site: 'https://portal.example.uz', policies: [...LNA_POLICIES],
+    command: 'eimzo-agent policy browser --site https://portal.example.uz' });
+  for (const lang of LANGUAGES) {
+    assert.ok(result.messages[lang].startsWith(MESSAGES['lna-denied'][lang]), lang);
+    assert.ok(result.messages[lang].endsWith(
+      ADMIN_MESSAGES[lang].replace('{site}', 'https://portal.example.uz')), lang);
+  }
+});
+
+test("the administrator's part names both policies and the exact command for the page's origin, port included",
+  async () => {
+    const page = { protocol: 'https:', hostname: 'my.gov.uz', host: 'my.gov.uz:8443',
+      origin: 'https://my.gov.uz:8443' };
+    const result = await client({ url: WSS, location: page, WebSocket: refused(), fetch: fakeFetch({}),
+      permissions: fakePermissions({ 'loopback-network': 'prompt' }) }).diagnose({ secureContext: true, lang: 'uz' });
+    assert.equal(result.status, 'lna-prompt');
+    assert.equal(result.admin?.command, 'eimzo-agent policy browser --site https://my.gov.uz:8443');
+    for (const lang of LANGUAGES) {
+      for (const name of LNA_POLICIES) assert.ok(result.messages[lang].includes(name), `${lang}: ${name}`);
+      assert.ok(result.messages[lang].includes('eimzo-agent policy browser --site https://my.gov.uz:8443'), lang);
+    }
+    assert.equal(result.message, result.messages.uz);
+    // A location without `origin` (older fakes, odd embedders): built from protocol and host.
+    assert.equal(adminFix('lna-prompt', 'https://a.uz')?.site, 'https://a.uz');
+    const bare = await client({ url: WSS, location: { protocol: 'https:', hostname: 'a.uz', host: 'a.uz:444' },
+      WebSocket: refused(), fetch: fakeFetch({}), permissions: fakePermissions({ 'loopback-network': 'denied' }) })
+      .diagnose({ secureContext: true });
+    assert.equal(bare.admin?.site, 'https://a.uz:444');
+  });
+
+test("no administrator's part where a browser policy is no fix", async () => {
+  const insecure = await client({ location: { protocol: 'http:', hostname: 'portal.example.uz' },
+    WebSocket: refused(), fetch: fakeFetch({}), permissions: fakePermissions({ 'loopback-network': 'denied' }) })
+    .diagnose({ secureContext: false, lang: 'en' });
+  assert.equal(insecure.status, 'insecure-page');
+  assert.equal(insecure.admin, null);
+  assert.equal(insecure.message, MESSAGES['insecure-page'].en);
+  const stopped = await client({ url: WSS, location: portalPage, WebSocket: refused(), fetch: fakeFetch({}),
+    permissions: fakePermissions({ 'loopback-network': 'granted' }) }).diagnose({ secureContext: true, lang: 'en' });
+  assert.equal(stopped.status, 'not-running', 'granted access and nothing answers: the agent is not running');
+  assert.equal(stopped.admin, null);
+  assert.equal(stopped.message, MESSAGES['not-running'].en);
+  assert.equal(explain('not-running', 'en', { site: 'https://a.uz' }), MESSAGES['not-running'].en);
+  assert.equal(explain('lna-prompt', 'en'), MESSAGES['lna-prompt'].en, 'no site, no command to show');
+  assert.equal(adminFix('lna-denied', null), null);
 });
 
 test('lna-prompt: the permission is pending and the connection waits for the user', async () => {
@@ -165,7 +214,22 @@ test('lna-prompt: the permission is pending and the connection waits for the use
   assert.equal(result.permission, 'prompt');
   assert.equal(result.checks.websocket.outcome, 'timeout');
   assert.equal(result.checks.http.outcome, 'timeout');
+  assert.equal(result.admin?.site, 'https://portal.example.uz');
 });
+
+test('lna-prompt without a Permissions API entry: the failure pattern (requests that hang) tells it apart',
+  async () => {
+    // A browser that gates local network access without a queryable permission: while its prompt is up, the
+    // connection waits. "Not running" fails at once instead.
+    const hanging = await client({ url: WSS, location: portalPage, WebSocket: makeFakeWebSocket(),
+      fetch: fakeFetch({ 'https://127.0.0.1:64443/': 'hang', 'http://127.0.0.1:64646/': 'hang' }),
+      permissions: fakePermissions({}) }).diagnose({ timeout: 30, secureContext: true });
+    assert.equal(hanging.permission, 'unsupported');
+    assert.equal(hanging.status, 'lna-prompt');
+    const fast = await client({ url: WSS, location: portalPage, WebSocket: refused(), fetch: fakeFetch({}),
+      permissions: fakePermissions({}) }).diagnose({ timeout: 30, secureContext: true });
+    assert.equal(fast.status, 'not-running');
+  });
 
 test('a program that accepts connections but never answers is port-busy when access is granted', async () => {
   const result = await client({
@@ -218,10 +282,11 @@ test('localNetworkPermission(): newest name first, unknown names and missing API
 });
 
 test('every status has a text in every language; explain() fills parameters; pickLanguage() falls back', () => {
-  for (const [status, texts] of Object.entries(MESSAGES)) {
+  for (const [status, texts] of Object.entries({ ...MESSAGES, admin: ADMIN_MESSAGES })) {
     for (const lang of LANGUAGES) assert.ok(texts[lang] && texts[lang].length > 20, `${status}/${lang}`);
     assert.notEqual(texts.uz, texts.kaa, `${status}: Karakalpak must not be a copy of Uzbek`);
   }
+  for (const lang of LANGUAGES) assert.match(ADMIN_MESSAGES[lang], /--site \{site\}/);
   assert.match(explain('port-busy', 'ru', { port: '64646' }), /Порт 64646/);
   assert.equal(explain(/** @type {any} */ ('nonsense'), 'en'), MESSAGES.unknown.en);
   assert.equal(pickLanguage('ru-RU'), 'ru');

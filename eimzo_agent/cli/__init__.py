@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from eimzo_agent import EIMZO_COMPAT_VERSION, __version__
-from eimzo_agent.cli import dev, journal, keys, policy, serve, sites, trust
+from eimzo_agent.cli import dev, doctor, journal, keys, policy, serve, service, sites, trust
 from eimzo_agent.config import ConfigError
 
 #: Sub-commands in the order `--help` lists them.
@@ -24,6 +24,8 @@ COMMANDS: dict[str, ModuleType] = {
     "sites": sites,
     "trust": trust,
     "policy": policy,
+    "service": service,
+    "doctor": doctor,
     "dev": dev,
 }
 

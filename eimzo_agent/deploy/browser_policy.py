@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 Browser = Literal["chrome", "chromium", "edge", "firefox"]
 Format = Literal["chrome-json", "firefox-json", "windows-reg", "macos-plist"]
@@ -189,6 +190,42 @@ def registry_values(sites: Sequence[SitePattern], browser: Browser) -> list[tupl
 def macos_plist(sites: Sequence[SitePattern]) -> bytes:
     """A managed-preferences plist (for a configuration profile or /Library/Managed Preferences/<domain>.plist)."""
     return plistlib.dumps(chromium_policy(sites), fmt=plistlib.FMT_XML, sort_keys=True)
+
+
+_URL_PATTERN = re.compile(
+    r"(?:(?P<scheme>\*|[a-z][a-z0-9+.-]*)://)?(?P<host>\[\*\.\][^:/\[\]]+|\[[0-9a-f:.]+\]|\*|[^:/\[\]*]+)"
+    r"(?::(?P<port>\*|[0-9]{1,5}))?(?:/.*)?")
+
+
+def matches(pattern: str, origin: str) -> bool:
+    """Does an enterprise URL pattern (any a browser accepts, not only ours) cover a page's `origin`?
+
+    Chrome's rules: "*" is everything; a missing or "*" scheme or port is any; "[*.]d" is d and every sub-domain
+    of it; a path is ignored (these policies match origins). A pattern Chrome would reject matches nothing.
+    """
+    text = pattern.strip().lower()
+    if text == "*":
+        return True
+    found = _URL_PATTERN.fullmatch(text)
+    split = urlsplit(origin.strip().lower())
+    if found is None or not split.scheme or not split.hostname:
+        return False
+    try:
+        origin_port = split.port or {"http": 80, "https": 443}.get(split.scheme)
+    except ValueError:
+        return False
+    scheme, host, port = found["scheme"], found["host"], found["port"]
+    if scheme not in (None, "*") and scheme != split.scheme:
+        return False
+    if port not in (None, "*") and int(port) != origin_port:
+        return False
+    origin_host = split.hostname
+    if host == "*":
+        return True
+    if host.startswith("[*.]"):
+        domain = host[4:].rstrip(".")
+        return origin_host == domain or origin_host.endswith("." + domain)
+    return origin_host == host.strip("[]").rstrip(".")
 
 
 def _reg_escape(value: str) -> str:
