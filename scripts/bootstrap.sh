@@ -33,6 +33,13 @@ if (( want_tests )); then
   { command -v node >/dev/null && command -v npm >/dev/null; } || packages+=(nodejs npm)
   # O'zDSt 1106 hash tests cross-check our GOST R 34.11-94 against librhash's independent one (via ctypes).
   packages+=(librhash0)
+  # Linux package tests (tests/test_deb_package.py): mmdebstrap makes the clean Debian 12 root they install into;
+  # lintian checks the packages, systemd-analyze their user unit, desktop-file-validate their desktop entries.
+  packages+=(mmdebstrap lintian systemd desktop-file-utils)
+  # `eimzo-agent service` tests use the same two: systemd-analyze verifies the user unit and systemctl reads its
+  # enable links (both work without a running systemd), desktop-file-validate checks the XDG autostart entry.
+  # The macOS package's scripts cannot run here: tests/test_macos_files.py checks them with shellcheck.
+  packages+=(shellcheck)
 fi
 
 missing=()

@@ -109,3 +109,102 @@ def test_cli_bad_site_is_a_clear_error_with_status_2() -> None:
     result = cli("--site", "soliq.uz:443")
     assert result.returncode == 2
     assert b"the scheme is missing" in result.stderr and b"Traceback" not in result.stderr
+
+
+# --apply / --remove: what the Linux package's scripts run, here under a temporary --root.
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) under root."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in root.rglob("*")}
+
+
+def settings(tmp_path: Path, sites_section: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f"[ui]\nlanguage = \"uz\"\n\n[sites]\n{sites_section}\n")
+    return path
+
+
+CHROMIUM_FILES = ["etc/chromium/policies/managed/eimzo-agent.json", "etc/opt/chrome/policies/managed/eimzo-agent.json",
+                  "etc/opt/edge/policies/managed/eimzo-agent.json"]
+
+
+@pytest.mark.parametrize("admins", [
+    None,  # no policies.json yet: ours is made, and removed again with the folders it needed
+    {"policies": {"LocalNetworkAccess": {"Enabled": True}}},  # the admin's own LNA setting, without domains
+    {"policies": {"DisableTelemetry": True, "LocalNetworkAccess": {
+        "Enabled": True, "Locked": True, "SkipDomains": ["intranet.uz", "my.gov.uz"]}}},
+], ids=["no-file", "lna-without-domains", "own-domains"])
+def test_apply_merges_into_firefox_and_remove_undoes_exactly_that(tmp_path: Path, admins: dict | None) -> None:
+    root = tmp_path / "root"
+    (root / "etc/chromium/policies/managed").mkdir(parents=True)
+    (root / "etc/chromium/policies/managed/admin.json").write_text('{"HomepageLocation": "https://intranet.uz"}\n')
+    firefox = root / "etc/firefox/policies/policies.json"
+    if admins is not None:
+        firefox.parent.mkdir(parents=True)
+        firefox.write_text(json.dumps(admins))
+    before = tree(root)
+    config = settings(tmp_path, 'allowed_domains = ["my.gov.uz", "*.soliq.uz"]')
+
+    assert cli("--apply", "--from-config", str(config), "--root", str(root)).returncode == 0
+    for name in CHROMIUM_FILES:
+        assert json.loads((root / name).read_text()) == chromium_policy(
+            parse_sites(["https://my.gov.uz", "https://[*.]soliq.uz"]))
+    merged = json.loads(firefox.read_text())
+    own = (admins or {}).get("policies", {}).get("LocalNetworkAccess", {}).get("SkipDomains", [])
+    assert merged["policies"]["LocalNetworkAccess"]["SkipDomains"] == [*own, *(d for d in ("my.gov.uz", "soliq.uz")
+                                                                              if d not in own)]
+    # Applied again with other portals: the earlier ones are replaced, not added to.
+    assert cli("--apply", "--site", "https://new.uz", "--root", str(root)).returncode == 0
+    assert json.loads((root / CHROMIUM_FILES[0]).read_text())["LoopbackNetworkAllowedForUrls"] == ["https://new.uz"]
+    assert json.loads(firefox.read_text())["policies"]["LocalNetworkAccess"]["SkipDomains"] == [*own, "new.uz"]
+
+    assert cli("--remove", "--root", str(root)).returncode == 0
+    after = tree(root)
+    if admins is not None:  # rewritten, so compared as JSON
+        assert json.loads(after.pop("etc/firefox/policies/policies.json") or b"") == admins
+        before.pop("etc/firefox/policies/policies.json")
+    assert after == before
+    assert cli("--remove", "--root", str(root)).returncode == 0  # nothing recorded: nothing to do
+
+
+@pytest.mark.parametrize(("sites_section", "message"), [
+    ('allowed_domains = "my.gov.uz"', "{config}: sites.allowed_domains has the wrong type (str)"),
+    ("ask_unknown_sites = false", "{config}: [sites] allowed_domains names no portal"),
+    ('allowed_domains = ["my.gov.uz/login"]', "{config}: [sites] allowed_domains: 'https://my.gov.uz/login': not a"),
+    ('allowed_domains = ["my.gov.uz"', "{config}: not valid TOML"),
+])
+def test_apply_with_bad_settings_names_the_file_and_key_and_writes_nothing(tmp_path: Path, sites_section: str,
+                                                                           message: str) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    config = settings(tmp_path, sites_section)
+    result = cli("--apply", "--from-config", str(config), "--root", str(root))
+    assert result.returncode == 2
+    assert message.format(config=config) in result.stderr.decode() and b"Traceback" not in result.stderr
+    assert tree(root) == {}
+
+
+def test_apply_refuses_an_unreadable_firefox_policies_file_before_writing_anything(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    firefox = root / "etc/firefox/policies/policies.json"
+    firefox.parent.mkdir(parents=True)
+    firefox.write_text('{"policies": ')
+    before = tree(root)
+    result = cli("--apply", "--site", "https://my.gov.uz", "--root", str(root))
+    assert result.returncode == 2
+    assert f"{firefox}: cannot read it as JSON".encode() in result.stderr
+    assert tree(root) == before
+
+
+@pytest.mark.parametrize("args", [
+    ("--apply", "--site", "https://my.gov.uz", "--format", "firefox-json"),
+    ("--remove", "--site", "https://my.gov.uz"),
+    ("--apply",),
+    (),
+])
+def test_apply_and_remove_reject_what_they_cannot_use(tmp_path: Path, args: tuple[str, ...]) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    result = cli(*args, "--root", str(root))
+    assert result.returncode == 2 and result.stderr.startswith(b"eimzo-agent: ")
+    assert tree(root) == {}
