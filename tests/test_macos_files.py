@@ -40,7 +40,8 @@ def _fake_package(root: Path, prefix: str = PREFIX) -> Path:
     (folder / "python" / "bin").mkdir(parents=True)
     shutil.copy(MACOS / "launcher.sh", folder / "bin" / "eimzo-agent")
     python = folder / "python" / "bin" / "python3"
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    # -B: the launcher's -I hides PYTHONPYCACHEPREFIX, and bytecode must not land in the checkout.
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" -B "$@"\n')
     python.chmod(0o755)
     (folder / "share" / "macos").mkdir(parents=True)
     for name in ("install.sh", "uninstall.sh", f"{LABEL}.plist.in"):

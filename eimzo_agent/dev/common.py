@@ -36,6 +36,11 @@ def missing_half(cert_path: Path, key_path: Path) -> KeyStoreError:
     return KeyStoreError(KeyErrorKind.FILE_NOT_FOUND, detail)
 
 
+# Dev certificates start an hour in the past: a portal server whose clock lags the developer's machine, or a test
+# that fixed its signing time before the CA was minted, still finds them valid.
+BACKDATE = datetime.timedelta(hours=1)
+
+
 def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 

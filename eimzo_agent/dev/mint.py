@@ -24,7 +24,16 @@ from cryptography.x509.oid import NameOID
 from ..keys.alias import build_alias
 from ..keys.errors import KeyErrorKind, KeyStoreError
 from ..keys.pkcs12 import serialize_pfx
-from .common import CA_CERT_FILE, CA_KEY_FILE, add_years, make_private_directory, missing_half, utc_now, write_ca_file
+from .common import (
+    BACKDATE,
+    CA_CERT_FILE,
+    CA_KEY_FILE,
+    add_years,
+    make_private_directory,
+    missing_half,
+    utc_now,
+    write_ca_file,
+)
 from .ozdst_ca import ensure_ozdst_ca, ozdst_pfx
 from .subject import SubjectFields
 
@@ -85,7 +94,7 @@ def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_before(now - BACKDATE)
         .not_valid_after(add_years(now, 10))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
@@ -167,7 +176,7 @@ def mint_key(ca: DevCa, out_dir: Path, *, password: str, subject: SubjectFields,
 def _validity(valid_from: datetime.datetime | None,
               valid_to: datetime.datetime | None) -> tuple[datetime.datetime, datetime.datetime]:
     now = utc_now()
-    not_before = _as_utc(valid_from) if valid_from else now - datetime.timedelta(minutes=1)
+    not_before = _as_utc(valid_from) if valid_from else now - BACKDATE
     not_after = _as_utc(valid_to) if valid_to else add_years(now, 2)
     if not_after <= not_before:
         raise ValueError("valid_to must be later than valid_from")

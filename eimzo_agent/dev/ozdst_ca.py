@@ -25,7 +25,16 @@ from ..crypto.ozdst_keys import OzdstPrivateKey, OzdstPublicKey, certificate_pub
 from ..keys.alias import build_alias
 from ..keys.errors import KeyErrorKind, KeyStoreError
 from ..keys.pkcs12 import serialize_pfx
-from .common import CA_CERT_FILE, CA_KEY_FILE, add_years, make_private_directory, missing_half, utc_now, write_ca_file
+from .common import (
+    BACKDATE,
+    CA_CERT_FILE,
+    CA_KEY_FILE,
+    add_years,
+    make_private_directory,
+    missing_half,
+    utc_now,
+    write_ca_file,
+)
 from .subject import SubjectFields
 
 OZDST_CA_COMMON_NAME = "eimzo-agent dev O'zDSt CA"
@@ -103,7 +112,7 @@ def _ca_certificate(key: OzdstPrivateKey) -> asn1_x509.Certificate:
         _extension("key_usage", {"key_cert_sign", "crl_sign"}, critical=True),
         _extension("key_identifier", _key_identifier(public)),
     ]
-    tbs = _tbs(name, name, public, now - datetime.timedelta(minutes=1), add_years(now, 10), extensions)
+    tbs = _tbs(name, name, public, now - BACKDATE, add_years(now, 10), extensions)
     return _sign(tbs, key)
 
 
