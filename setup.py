@@ -2,7 +2,7 @@
 
 - The optional C accelerator of the O'zDSt 1106 hash. `optional=True` makes setuptools warn and carry on when the
   extension cannot be compiled (no compiler or no Python headers): eimzo_agent.crypto.gost94 then uses its
-  pure-Python implementation.
+  pure-Python implementation. (Windows installs get the same C core as a plain DLL loaded with ctypes instead.)
 - The files the agent serves over HTTP (browser client, demo portal) live once, in browser_js/ and
   examples/demo-portal/. A checkout serves them from there; a wheel gets them copied under
   eimzo_agent/server/static/ here, as listed by ROUTES in eimzo_agent/server/static_files.py.
@@ -42,7 +42,9 @@ class BuildWithServedFiles(build_py):
 
 setup(
     ext_modules=[
-        Extension("eimzo_agent.crypto._gost94", ["eimzo_agent/crypto/_gost94.c"], optional=True),
+        # The hash core is plain C shared with the Windows ctypes library (service_installers/windows/).
+        Extension("eimzo_agent.crypto._gost94", ["eimzo_agent/crypto/_gost94.c", "eimzo_agent/crypto/gost94_core.c"],
+                  depends=["eimzo_agent/crypto/gost94_core.h"], optional=True),
     ],
     cmdclass={"build_py": BuildWithServedFiles},
 )

@@ -1,8 +1,10 @@
-"""O'zDSt 1106 / GOST R 34.11-94 (CryptoPro S-box): known answers, streaming, both implementations.
+"""O'zDSt 1106 / GOST R 34.11-94 (CryptoPro S-box): known answers, streaming, every implementation.
 
-Every property is checked for the C accelerator and for the pure-Python fallback, and random inputs are compared
-with librhash, an independent C implementation (Debian librhash0, loaded with ctypes). CI builds the accelerator
-(bootstrap installs gcc and the Python headers), so a missing `_gost94` or librhash is a failure, not a skip.
+Every property is checked for the C extension, for the same C core built as a plain shared library and loaded
+through ctypes (what the Windows installer ships as gost94.dll; here gcc builds it for Linux, so the loader is
+the one Windows runs), and for the pure-Python fallback; random inputs are compared with librhash, an independent
+C implementation (Debian librhash0, loaded with ctypes). CI builds the accelerator (bootstrap installs gcc and the
+Python headers), so a missing `_gost94`, gcc or librhash is a failure, not a skip.
 """
 
 from __future__ import annotations
@@ -13,21 +15,25 @@ import ctypes.util
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eimzo_agent.crypto import _gost94, gost94
+from eimzo_agent.crypto import _gost94, gost94, gost94_clib
 from eimzo_agent.crypto.gost94 import Gost94, PurePythonGost94, gost94_digest
+from eimzo_agent.crypto.gost94_clib import CLibrary
 
 KAT = json.loads((Path(__file__).resolve().parent / "data" / "eimzo-kat.json").read_text())
 ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "eimzo_agent" / "crypto" / "gost94_core.c"
 
 RHASH_GOST94_CRYPTOPRO = 0x1000  # rhash.h (librhash 1.4): checked against the "abc" vector below
 
@@ -40,35 +46,56 @@ def kat_vectors() -> list[tuple[bytes, str]]:
     return out
 
 
-class CState:
-    """The C state object wrapped in the hashlib surface the tests use (the extension itself is minimal)."""
+def hashlib_surface(backend: ModuleType | CLibrary) -> type:
+    """A C backend's state object (extension or ctypes library) in the hashlib surface the tests use (the C
+    objects themselves are minimal)."""
 
-    def __init__(self, data: bytes = b"") -> None:
-        self._state = _gost94.State()
-        if data:
+    class CState:
+        def __init__(self, data: bytes = b"") -> None:
+            self._state = backend.State()
+            if data:
+                self._state.update(data)
+
+        def update(self, data) -> None:
             self._state.update(data)
 
-    def update(self, data) -> None:
-        self._state.update(data)
+        def digest(self) -> bytes:
+            return self._state.digest()
 
-    def digest(self) -> bytes:
-        return self._state.digest()
+        def hexdigest(self) -> str:
+            return self.digest().hex()
 
-    def hexdigest(self) -> str:
-        return self.digest().hex()
+        def copy(self) -> CState:
+            clone = CState()
+            clone._state = self._state.copy()
+            return clone
 
-    def copy(self) -> CState:
-        clone = CState()
-        clone._state = self._state.copy()
-        return clone
+    return CState
 
 
-IMPLEMENTATIONS: dict[str, Callable[..., object]] = {"c": CState, "pure": PurePythonGost94}
+def build_clib(folder: Path) -> Path:
+    """gost94_core.c as a plain shared library, named and placed as gost94_clib.library_path expects."""
+    out = gost94_clib.library_path(folder)
+    subprocess.run(["gcc", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o", str(out), str(CORE)], check=True)
+    return out
+
+
+#: "clib" is filled in by the `clib` fixture (it is compiled first).
+IMPLEMENTATIONS: dict[str, Callable[..., object]] = {"c": hashlib_surface(_gost94), "pure": PurePythonGost94}
 ONE_SHOT: dict[str, Callable[[bytes], bytes]] = {"c": _gost94.digest, "pure": lambda m: PurePythonGost94(m).digest()}
 
 
-@pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def impl(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(scope="module")
+def clib(tmp_path_factory: pytest.TempPathFactory) -> CLibrary:
+    library = gost94_clib.load(build_clib(tmp_path_factory.mktemp("clib")))
+    assert library is not None
+    IMPLEMENTATIONS["clib"] = hashlib_surface(library)
+    ONE_SHOT["clib"] = library.digest
+    return library
+
+
+@pytest.fixture(params=["c", "clib", "pure"])
+def impl(request: pytest.FixtureRequest, clib: CLibrary) -> str:
     return request.param
 
 
@@ -135,7 +162,7 @@ def test_env_forces_pure_python(value: str, accelerated: bool) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.binary(max_size=700), cuts=st.lists(st.integers(min_value=0, max_value=700), max_size=12))
-def test_streaming_equals_one_shot(data: bytes, cuts: list[int]) -> None:
+def test_streaming_equals_one_shot(clib: CLibrary, data: bytes, cuts: list[int]) -> None:
     bounds = sorted({0, len(data), *(c for c in cuts if c <= len(data))})
     expected = _gost94.digest(data)
     for factory in IMPLEMENTATIONS.values():
@@ -197,8 +224,9 @@ def test_c_state_takes_no_arguments() -> None:
 
 @settings(max_examples=80, deadline=None)
 @given(data=st.binary(max_size=300))
-def test_matches_librhash_random(rhash: Callable[[bytes], bytes], data: bytes) -> None:
+def test_matches_librhash_random(rhash: Callable[[bytes], bytes], clib: CLibrary, data: bytes) -> None:
     assert _gost94.digest(data) == rhash(data)
+    assert clib.digest(data) == rhash(data)
     assert PurePythonGost94(data).digest() == rhash(data)
 
 
@@ -208,19 +236,20 @@ def test_matches_librhash_lengths(rhash: Callable[[bytes], bytes], impl: str, si
     assert ONE_SHOT[impl](data) == rhash(data)
 
 
-def test_matches_librhash_large(rhash: Callable[[bytes], bytes]) -> None:
-    # C path only at this size; chunks straddle block boundaries and the GIL-release threshold
+def test_matches_librhash_large(rhash: Callable[[bytes], bytes], clib: CLibrary) -> None:
+    # C paths only at this size; chunks straddle block boundaries and the GIL-release threshold
     data = os.urandom(3 * 1024 * 1024 + 5)
-    h = Gost94()
-    for start in range(0, len(data), 100_003):
-        h.update(data[start:start + 100_003])
-    assert h.digest() == rhash(data) == _gost94.digest(data)
+    for h in (Gost94(), clib.State()):
+        for start in range(0, len(data), 100_003):
+            h.update(data[start:start + 100_003])
+        assert h.digest() == rhash(data) == _gost94.digest(data) == clib.digest(data)
 
 
-def test_concurrent_updates_on_one_object() -> None:
+@pytest.mark.parametrize("backend", ["extension", "library"])
+def test_concurrent_updates_on_one_object(clib: CLibrary, backend: str) -> None:
     # identical chunks make the result independent of thread order, so any lost or torn update shows
     chunk = os.urandom(64 * 1024 + 3)
-    h = _gost94.State()
+    h = (_gost94 if backend == "extension" else clib).State()
     threads = [threading.Thread(target=lambda: [h.update(chunk) for _ in range(8)]) for _ in range(4)]
     for t in threads:
         t.start()
@@ -245,3 +274,42 @@ def test_concurrent_objects(rhash: Callable[[bytes], bytes]) -> None:
     for t in threads:
         t.join()
     assert [results[i] for i in range(4)] == [rhash(x) for x in inputs]
+
+
+def test_library_rejects_what_the_extension_rejects(clib: CLibrary) -> None:
+    with pytest.raises(TypeError):
+        clib.State(b"abc")  # type: ignore[call-arg]
+    with pytest.raises(BufferError):
+        clib.digest(memoryview(bytes(64))[::2])  # not contiguous: hashing it would read the wrong bytes
+
+
+def test_library_missing_or_foreign(tmp_path: Path) -> None:
+    assert gost94_clib.load(tmp_path / "absent.so") is None
+    (tmp_path / "junk.so").write_bytes(b"not a library")
+    assert gost94_clib.load(tmp_path / "junk.so") is None
+
+
+@pytest.mark.parametrize(("extension", "library", "pure_env", "expected"), [
+    (True, True, "", "extension"),
+    (False, True, "", "library"),
+    (False, False, "", "python"),
+    (False, True, "1", "python"),
+])
+def test_loader_order(tmp_path: Path, extension: bool, library: bool, pure_env: str, expected: str) -> None:
+    """extension, then the library beside the module, then pure Python; EIMZO_AGENT_PURE_PYTHON=1 wins.
+
+    The package is copied into tmp_path so that the extension can be left out and the library put beside the
+    module, as in the Windows installer, without touching the checkout."""
+    package = tmp_path / "eimzo_agent"
+    shutil.copytree(ROOT / "eimzo_agent", package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.dll"))
+    if extension:
+        shutil.copy2(_gost94.__file__, package / "crypto")
+    if library:
+        build_clib(package / "crypto")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), EIMZO_AGENT_PURE_PYTHON=pure_env)
+    code = ("from eimzo_agent.crypto import gost94 as g; "
+            "print(g.__file__, g.BACKEND, g.ACCELERATED, g.Gost94(b'abc').hexdigest(), g.gost94_digest(b'abc').hex())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout.split()
+    abc = "b285056dbf18d7392d7677369524dd14747459ed8143997e163b2986f92fd42c"
+    assert out == [str(package / "crypto" / "gost94.py"), expected, str(expected != "python"), abc, abc]

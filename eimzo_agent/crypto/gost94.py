@@ -7,9 +7,11 @@ the step function (four GOST 28147-89 encryptions keyed from H and the block, th
 Byte order throughout is the one of the standard's reference implementations: a 32-byte block is a little-endian
 256-bit number, and the digest is the state's 32 bytes in that order (H("abc") = b285056d...2fd42c).
 
-The work is done by the C extension `_gost94` when it was built at install time (~60 MB/s); otherwise, or with
-EIMZO_AGENT_PURE_PYTHON=1, by the table-driven pure-Python `PurePythonGost94` (~1 MB/s, enough for documents
-of a few MB). Both give identical results; `ACCELERATED` says which one `Gost94` uses.
+The work is done in C when it can be: by the extension `_gost94` when it was built at install time (~60 MB/s),
+else by the same C core as a plain library beside this module, loaded with ctypes (`gost94_clib`; the Windows
+installer ships it as gost94.dll, since no extension can be built for Windows on Debian). Otherwise, or with
+EIMZO_AGENT_PURE_PYTHON=1, the table-driven pure-Python `PurePythonGost94` runs (~1 MB/s, enough for documents
+of a few MB). All give identical results; `BACKEND` says which one `Gost94` uses, `ACCELERATED` whether it is C.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import threading
 from types import ModuleType
 from typing import NamedTuple, Protocol
 
-__all__ = ["ACCELERATED", "Gost94", "PurePythonGost94", "gost94", "gost94_digest"]
+from . import gost94_clib
+from .gost94_clib import CLibrary
+
+__all__ = ["ACCELERATED", "BACKEND", "Gost94", "PurePythonGost94", "gost94", "gost94_digest"]
 
 # id-GostR3411-94-CryptoProParamSet (RFC 4357 §11.2): row i substitutes the i-th 4-bit nibble, lowest first.
 SBOX_CRYPTOPRO: tuple[tuple[int, ...], ...] = (
@@ -268,18 +273,26 @@ class _State(Protocol):
     def copy(self) -> _State: ...
 
 
-def _load_accelerator() -> ModuleType | None:
-    """The C extension unless the user forces pure Python; None when it was not built (no compiler at install)."""
+def _load_accelerator() -> tuple[str, ModuleType | CLibrary | None]:
+    """(backend name, C implementation or None): the extension, else the plain library beside this module, else
+    pure Python — which the user can force with EIMZO_AGENT_PURE_PYTHON=1."""
     if os.environ.get("EIMZO_AGENT_PURE_PYTHON", "").strip() not in ("", "0"):
-        return None
+        return "python", None
     try:
         from . import _gost94
     except ImportError:
-        return None
-    return _gost94
+        pass
+    else:
+        return "extension", _gost94
+    library = gost94_clib.load()
+    if library is not None:
+        return "library", library
+    return "python", None
 
 
-_accelerator = _load_accelerator()
+BACKEND: str
+BACKEND, _accelerator = _load_accelerator()
+#: True when the hash runs in C (the extension or the ctypes library).
 ACCELERATED: bool = _accelerator is not None
 
 
