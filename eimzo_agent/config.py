@@ -1,22 +1,35 @@
-"""Settings: built-in defaults, the user's TOML file, the admin's TOML file, then command-line options.
+"""Settings: built-in defaults, the user's TOML file, the admin's TOML file, Group Policy, then command-line options.
 
-Precedence, lowest first: defaults < user file (or `--config FILE`) < admin file < command-line options.
-The admin file (e.g. /etc/xdg/eimzo-agent/config.toml, C:\\ProgramData\\eimzo-agent\\config.toml) is managed by IT
-and overrides whatever the user's own file says; options given on the command line are explicit acts of whoever
-started the agent (the service unit an admin wrote, a developer, a test) and win over both.
+Precedence, lowest first: defaults < user file (or `--config FILE`) < admin file < Group Policy (Windows) <
+command-line options. The admin file (e.g. /etc/xdg/eimzo-agent/config.toml, C:\\ProgramData\\eimzo-agent\\config.toml)
+is managed by IT and overrides whatever the user's own file says; options given on the command line are explicit
+acts of whoever started the agent (the service unit an admin wrote, a developer, a test) and win over all.
+
+Group Policy is the admin file's twin in the Windows registry, `HKLM\\SOFTWARE\\Policies\\eimzo-agent`: the same
+sections and keys (`…\\sites` value `ask_unknown_sites`; a list as the numbered values "1", "2", … of a subkey,
+`…\\sites\\allowed_domains`, as ADMX list policies write them). It is applied right after the admin file, key by
+key, like a second admin file: a key set in both takes the registry's value, a key set in only one comes from that
+one, lists are replaced whole, never merged. Group Policy wins because Windows re-applies it centrally while the
+file is local to the machine. The ADMX templates (service_installers/windows/policy/) and the MSI's properties
+write these values; `registry_policy` reads them (winreg is imported only on Windows).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import platformdirs
 
 from eimzo_agent.i18n import LANGUAGES
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "eimzo-agent"
 DEFAULT_WS_PORT = 64646
@@ -30,6 +43,13 @@ MIN_KEY_ID_TTL_HOURS = 6.0
 #: Environment variables that move the admin file and the askpass program (tests, kiosks, packagers).
 ENV_SYSTEM_CONFIG = "EIMZO_AGENT_SYSTEM_CONFIG"
 ENV_ASKPASS = "EIMZO_AGENT_ASKPASS"
+
+
+#: Group Policy's registry key under HKLM (Windows), and how it is named in messages and `AgentConfig.sources`.
+POLICY_KEY = r"SOFTWARE\Policies\eimzo-agent"
+POLICY_SOURCE = "HKLM\\" + POLICY_KEY
+#: winreg's value types (the numbers are Windows' own; winreg is imported only on Windows).
+REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_MULTI_SZ, REG_QWORD = 1, 2, 4, 7, 11
 
 
 class ConfigError(ValueError):
@@ -100,18 +120,18 @@ _SCHEMA: dict[str, dict[str, tuple[str, type | tuple[type, ...]]]] = {
 
 
 def user_config_path() -> Path:
-    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
 
 
 def system_config_path() -> Path:
     override = os.environ.get(ENV_SYSTEM_CONFIG)
     if override:
         return Path(override)
-    return platformdirs.site_config_path(APP_NAME) / "config.toml"
+    return platformdirs.site_config_path(APP_NAME, appauthor=False) / "config.toml"
 
 
 def user_data_path() -> Path:
-    return platformdirs.user_data_path(APP_NAME)
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
 
 
 def tls_path() -> Path:
@@ -123,8 +143,10 @@ def dev_ca_path() -> Path:
     return user_data_path() / "dev-ca"
 
 
-def load_config(user_file: Path | None = None, overrides: dict[str, Any] | None = None) -> AgentConfig:
-    """Defaults, then the user file (`user_file` replaces the default one), then the admin file, then `overrides`.
+def load_config(user_file: Path | None = None, overrides: dict[str, Any] | None = None, *,
+                policy: PolicyReader | None = None) -> AgentConfig:
+    """Defaults, then the user file (`user_file` replaces the default one), then the admin file, then Group Policy
+    (`policy`, default: the Windows registry; nothing elsewhere), then `overrides`.
 
     `overrides` holds command-line values (None = not given); `key_roots` from the command line are added in
     front of the configured ones rather than replacing them.
@@ -138,6 +160,10 @@ def load_config(user_file: Path | None = None, overrides: dict[str, Any] | None 
             config.sources.append(path)
         elif required:
             raise ConfigError(f"{path}: no such file")
+    group_policy = registry_policy(policy)
+    if group_policy:
+        _apply(config, group_policy, Path(POLICY_SOURCE))
+        config.sources.append(Path(POLICY_SOURCE))
     for name, value in (overrides or {}).items():
         if value is None:
             continue
@@ -149,6 +175,153 @@ def load_config(user_file: Path | None = None, overrides: dict[str, Any] | None 
             setattr(config, name, value)
     _validate(config)
     return config
+
+
+class PolicyReader(Protocol):
+    """Read access to one registry hive: what `policy_settings` needs (a missing key reads as empty)."""
+
+    def values(self, key: str) -> list[tuple[str, Any, int]]:
+        """(name, data, REG_* type) of each value directly under `key`."""
+        ...
+
+    def subkeys(self, key: str) -> list[str]:
+        ...
+
+
+class WinregReader:
+    """HKLM through winreg, in the 64-bit view (Windows only)."""
+
+    def __init__(self) -> None:
+        import winreg  # Windows only: not importable elsewhere
+
+        self._winreg = winreg
+        self._access = winreg.KEY_READ | winreg.KEY_WOW64_64KEY
+
+    def _open(self, key: str) -> Any:
+        return self._winreg.OpenKey(self._winreg.HKEY_LOCAL_MACHINE, key, 0, self._access)
+
+    def values(self, key: str) -> list[tuple[str, Any, int]]:
+        try:
+            with self._open(key) as handle:
+                count = self._winreg.QueryInfoKey(handle)[1]
+                return [self._winreg.EnumValue(handle, i) for i in range(count)]
+        except FileNotFoundError:
+            return []
+
+    def subkeys(self, key: str) -> list[str]:
+        try:
+            with self._open(key) as handle:
+                count = self._winreg.QueryInfoKey(handle)[0]
+                return [self._winreg.EnumKey(handle, i) for i in range(count)]
+        except FileNotFoundError:
+            return []
+
+
+def registry_policy(reader: PolicyReader | None = None) -> dict[str, dict[str, Any]]:
+    """Group Policy as the admin file's TOML shape; {} off Windows (or when nothing is set)."""
+    if reader is None:
+        if sys.platform != "win32":
+            return {}
+        try:
+            reader = WinregReader()
+        except OSError as exc:
+            raise ConfigError(f"{POLICY_SOURCE}: cannot read the registry: {exc}") from None
+    try:
+        return policy_settings(reader)
+    except OSError as exc:
+        raise ConfigError(f"{POLICY_SOURCE}: cannot read the registry: {exc}") from None
+
+
+def _list_order(name: str) -> tuple[int, str]:
+    """ADMX lists name their values 1, 2, … 10: in numeric order, other names after them."""
+    return (int(name), "") if name.isdigit() else (sys.maxsize, name.lower())
+
+
+def policy_settings(reader: PolicyReader) -> dict[str, dict[str, Any]]:
+    """Read `POLICY_KEY` through `reader` into {section: {key: value}} with the admin file's types.
+
+    A value of the wrong registry type is a ConfigError naming it (as a wrong type in the file is). Names the
+    agent does not know are logged and skipped: they come from a newer ADMX template, not from typing, and an
+    older agent must keep running under a newer template.
+    """
+    data: dict[str, dict[str, Any]] = {}
+    for name, _value, _kind in reader.values(POLICY_KEY):
+        log.warning("%s: value %s is not a setting of this version; ignored", POLICY_SOURCE, name)
+    for section_name in reader.subkeys(POLICY_KEY):
+        section = section_name.lower()
+        schema = _SCHEMA.get(section)
+        where = f"{POLICY_SOURCE}\\{section_name}"
+        if schema is None:
+            log.warning("%s: not a settings section of this version; ignored", where)
+            continue
+        found: dict[str, Any] = {}
+        for name, value, kind in reader.values(f"{POLICY_KEY}\\{section_name}"):
+            key = name.lower()
+            if key not in schema:
+                log.warning("%s: value %s is not a setting of this version; ignored", where, name)
+                continue
+            found[key] = _from_registry(f"{where} {name}", schema[key][1], value, kind)
+        for list_name in reader.subkeys(f"{POLICY_KEY}\\{section_name}"):
+            key = list_name.lower()
+            if key not in schema or schema[key][1] is not list:
+                log.warning("%s\\%s: not a list setting of this version; ignored", where, list_name)
+                continue
+            entries = sorted(reader.values(f"{POLICY_KEY}\\{section_name}\\{list_name}"),
+                             key=lambda entry: _list_order(entry[0]))
+            found[key] = [_from_registry(f"{where}\\{list_name} {name}", str, value, kind)
+                          for name, value, kind in entries]
+        if found:
+            data[section] = found
+    return data
+
+
+def _from_registry(where: str, expected: type | tuple[type, ...], value: Any, kind: int) -> Any:
+    """One registry value as the type the TOML schema expects; ConfigError naming the value otherwise."""
+    numeric = kind in (REG_DWORD, REG_QWORD) and isinstance(value, int)
+    text = kind in (REG_SZ, REG_EXPAND_SZ) and isinstance(value, str)
+    if expected is bool:
+        if numeric and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"{where}: must be a DWORD 0 or 1")
+    if expected is int:
+        if numeric:
+            return value
+        raise ConfigError(f"{where}: must be a DWORD (a whole number)")
+    if expected == (int, float):
+        if numeric:
+            return value
+        if text:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: must be a DWORD or a number as text")
+    if expected is str:
+        if text:
+            return value
+        raise ConfigError(f"{where}: must be a string (REG_SZ)")
+    if expected is list:
+        if kind == REG_MULTI_SZ and isinstance(value, list):
+            return [str(item) for item in value]
+        raise ConfigError(f"{where}: must be a subkey of numbered string values (or REG_MULTI_SZ)")
+    raise ConfigError(f"{where}: unsupported setting type")
+
+
+def policy_values(section: str, key: str, value: bool | int | float | str | Iterable[str]
+                  ) -> list[tuple[str, str, int, int | str]]:
+    """(key under HKLM, value name, REG_* type, data) that set `section.key` to `value` as Group Policy does: the
+    writer's half of `policy_settings` (the MSI writes its properties with it)."""
+    attribute_kind = _SCHEMA[section][key][1]
+    section_key = f"{POLICY_KEY}\\{section}"
+    if attribute_kind is list:
+        assert not isinstance(value, str | bool | int | float)
+        return [(f"{section_key}\\{key}", str(number), REG_SZ, item) for number, item in enumerate(value, 1)]
+    if isinstance(value, int):  # bool too
+        return [(section_key, key, REG_DWORD, int(value))]
+    if isinstance(value, float):
+        return [(section_key, key, REG_SZ, repr(value))]
+    assert isinstance(value, str)
+    return [(section_key, key, REG_SZ, value)]
 
 
 def _read(path: Path) -> dict[str, Any]:
