@@ -33,6 +33,9 @@ if (( want_tests )); then
   { command -v node >/dev/null && command -v npm >/dev/null; } || packages+=(nodejs npm)
   # O'zDSt 1106 hash tests cross-check our GOST R 34.11-94 against librhash's independent one (via ctypes).
   packages+=(librhash0)
+  # Windows installer tests (tests/test_msi_package.py): build the MSI (wixl, msitools, osslsigncode, mingw-w64
+  # for gost94.dll and the custom-action DLL) and install it under Wine (wine64) with the bundled Python.
+  packages+=(wixl msitools osslsigncode gcc-mingw-w64-x86-64-win32 wine64)
   # Linux package tests (tests/test_deb_package.py): mmdebstrap makes the clean Debian 12 root they install into;
   # lintian checks the packages, systemd-analyze their user unit, desktop-file-validate their desktop entries.
   packages+=(mmdebstrap lintian systemd desktop-file-utils)
