@@ -9,17 +9,22 @@ is returned so the caller can compare it with the local CA.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
+import inspect
 import json
-import socket
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
-from websockets.sync.client import connect
 
 PATH = "/service/cryptapi"
+#: No proxy from the environment may stand between us and 127.0.0.1 (websockets 15+ would use one; 13 and 14
+#: never do and have no such option).
+_NO_PROXY: dict[str, Any] = {"proxy": None} if "proxy" in inspect.signature(connect.__init__).parameters else {}
 #: Our own agent answers in milliseconds; E-IMZO (Java) may take a moment when busy.
 TIMEOUT = 5.0
 
@@ -41,33 +46,37 @@ class Probe:
 
 
 def probe(port: int, *, tls: bool = False, timeout: float = TIMEOUT, host: str = "127.0.0.1") -> Probe:
+    """Who answers on `port` (blocking, at most about `timeout` seconds)."""
+    return asyncio.run(_probe(port, tls, timeout, host))
+
+
+async def _probe(port: int, tls: bool, timeout: float, host: str) -> Probe:
+    # The asyncio client, not the sync one: over TLS the sync client waits for the socket to become readable,
+    # which never happens when the reply already sits decrypted in the TLS layer's buffer (seen as a rare
+    # "timed out while waiting for handshake response" against a healthy agent).
     url = f"{'wss' if tls else 'ws'}://{host}:{port}{PATH}"
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except ConnectionRefusedError:
-        return Probe(url, Speaker.NOTHING, error="connection refused")
-    except OSError as exc:
-        return Probe(url, Speaker.NOTHING, error=str(exc))
+    context = None
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # we only want to know who answers; trust is checked separately
     certificate = None
     try:
-        if tls:
-            # The TLS handshake is ours (the certificate is read before anyone may close the socket); websockets
-            # then speaks over it as over a plain one.
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # we only want to know who answers; trust is checked separately
-            sock = context.wrap_socket(sock, server_hostname=host)
-            certificate = sock.getpeercert(binary_form=True)
-        # Our own socket: no proxy from the environment may stand between us and 127.0.0.1.
-        with connect(f"ws://{host}:{port}{PATH}", sock=sock, origin="http://localhost", open_timeout=timeout,
-                     close_timeout=1, compression=None, max_size=1024 * 1024) as ws:
-            # An agent that refuses us answers right after the handshake and closes: its reply is still queued.
-            with contextlib.suppress(ConnectionClosed):
-                ws.send(json.dumps({"name": "version", "arguments": []}))
-            reply = ws.recv(timeout)
+        async with asyncio.timeout(timeout):
+            async with connect(url, ssl=context, origin="http://localhost", compression=None, open_timeout=timeout,
+                               close_timeout=1, max_size=1024 * 1024, **_NO_PROXY) as ws:
+                if tls:
+                    ssl_object = ws.transport.get_extra_info("ssl_object")
+                    certificate = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+                # An agent that refuses us answers right after the handshake and closes: its reply is still queued.
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(json.dumps({"name": "version", "arguments": []}))
+                reply = await ws.recv()
+    except ConnectionRefusedError:
+        return Probe(url, Speaker.NOTHING, error="connection refused")
     except (OSError, TimeoutError, WebSocketException, ssl.SSLError) as exc:
-        sock.close()
-        return Probe(url, Speaker.OTHER, error=f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
+        return Probe(url, Speaker.OTHER, certificate=certificate,
+                     error=f"{type(exc).__name__}: {exc}".strip().rstrip(":"))
     return _classify(url, reply, certificate)
 
 
