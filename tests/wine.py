@@ -26,6 +26,7 @@ class Wine:
         self._server: subprocess.Popen[bytes] | None = None
         home = folder / "home"
         home.mkdir(parents=True, exist_ok=True)
+        (folder / "tmp").mkdir(exist_ok=True)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(home),
@@ -38,6 +39,7 @@ class Wine:
             # no Mono or Gecko: nothing here needs .NET or HTML, and wine would offer to download them
             "WINEDLLOVERRIDES": "mscoree=;mshtml=",
             "LANG": "C.UTF-8",
+            "TMPDIR": str(folder / "tmp"),  # wine makes its server folder (wine-XXXXXX) here, not in /tmp
         }
 
     def boot(self) -> None:
