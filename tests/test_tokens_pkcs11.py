@@ -93,7 +93,9 @@ def test_keys_command_lists_token_keys(setup: Setup) -> None:
     rows = {row["token_label"]: row for row in json.loads(result.stdout)["keys"] if row["type"] == "pkcs11"}
     assert set(rows) == {"RSA TOKEN", "EC TOKEN", "DOOMED"}  # the CA certificate on RSA TOKEN is no key
     rsa = rows["RSA TOKEN"]
-    assert (rsa["cn"], rsa["pinfl"], rsa["expired"]) == ("tokenov rustam", "31111111111111", False)
+    assert (rsa["cn"], rsa["pinfl"], rsa["expired"]) == ("TOKENOV RUSTAM", "31111111111111", False)  # as on the cert
+    assert (rsa["algorithm"], rows["EC TOKEN"]["algorithm"], rsa["legal_entity"]) == ("RSA 2048", "ECDSA P-256", False)
+    assert rsa["alias"].startswith("cn=tokenov rustam,")
     assert rsa["file"].startswith("pkcs11:token=RSA TOKEN;") and rsa["file"].endswith(";id=%01")
     text = subprocess.run([sys.executable, "-m", "eimzo_agent", "keys", "--config", str(config),
                            "--pkcs11-module", MODULE], capture_output=True, text=True, env=setup.hsm.env(),

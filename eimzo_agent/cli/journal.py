@@ -28,8 +28,11 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(asdict(entry), ensure_ascii=False))
         else:
             moment = datetime.fromisoformat(entry.time).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-            print(f"{moment}  {entry.result:<11} {entry.site}  {entry.operation}  {entry.owner} "
-                  f"(serial {entry.certificate_serial or '?'})  sha256 {entry.content_sha256[:16]}…")
+            line = f"{moment}  {entry.result:<11} {entry.site}  {entry.operation}"
+            if entry.certificate_serial or entry.content_sha256:  # consent answers name no key and no document
+                line += (f"  {entry.owner} (serial {entry.certificate_serial or '?'})"
+                         f"  sha256 {entry.content_sha256[:16] or '?'}…")
+            print(line)
     if not entries and not args.json:
         print("The signing journal is empty.")
     return 0

@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 from asn1crypto import x509
 
 from eimzo_agent.keys import pcsc
-from eimzo_agent.keys.alias import owner_from_alias
 from eimzo_agent.keys.pkcs11_signer import TokenSigner
 from eimzo_agent.keys.pkcs11_store import (
     PKCS11_KEY_STORE,
@@ -190,31 +189,6 @@ class TokenService:
 
 def _token_entry(key: TokenKey) -> dict[str, str]:
     return {"tokenId": key.token.token_id, "tokenLabel": key.token.label, "label": key.label, "alias": key.alias}
-
-
-def key_rows(modules: list[str] | None) -> list[dict[str, Any]]:
-    """Token keys for `eimzo-agent keys` (type "pkcs11"), in the same row shape as key files."""
-    from datetime import datetime
-
-    now = datetime.now()
-    rows = []
-    for key in Pkcs11Store(modules_for(modules)).list_keys():
-        owner = owner_from_alias(key.alias)
-        rows.append({
-            "type": "pkcs11",
-            "disk": "",
-            "path": "",
-            "name": key.label,
-            "file": key.uri,
-            "alias": key.alias,
-            "token_id": key.token.token_id,
-            "token_label": key.token.label,
-            "module": key.token.module,
-            **owner.to_dict(),
-            "legal_entity": owner.is_legal_entity,
-            "expired": bool(owner.valid_to and owner.valid_to < now),
-        })
-    return rows
 
 
 class HardwarePlugin:

@@ -52,6 +52,7 @@ class AgentServer:
         self.limiter = SiteLimiter(config.requests_per_second, config.request_burst, config.max_running_per_site)
         self.budget = BufferBudget(config.max_buffered_bytes)
         self.connections = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # open connections, ended by `close`
 
     async def start(self, ws_port: int, *, wss_port: int | None = None, tls: ssl.SSLContext | None = None) -> None:
         listeners = [("ws", ws_port, None)]
@@ -76,8 +77,14 @@ class AgentServer:
             log.info("listening on %s://%s:%d%s", scheme, BIND_ADDRESS, self.ports[scheme], http.WEBSOCKET_PATH)
 
     async def close(self) -> None:
+        """Stop listening, then end the open connections (tabs get close 1001 "going away")."""
         for server in self._servers:
             server.close()
+        open_tasks = [task for task in self._tasks if not task.done()]
+        for task in open_tasks:
+            task.cancel()
+        if open_tasks:
+            await asyncio.wait(open_tasks, timeout=CLOSE_TIMEOUT)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
@@ -89,6 +96,9 @@ class AgentServer:
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, scheme: str) -> None:
         port = self.ports[scheme]
         self.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)  # type: ignore[arg-type]
         try:
             if self.connections > self.agent.config.max_connections:
                 writer.write(http.text_response(503, "Service Unavailable", "503 - too many connections"))
@@ -125,9 +135,14 @@ class AgentServer:
                 await session.run()
                 return
             writer.write(http.route(request, self.agent.language))
+        except asyncio.CancelledError:
+            # `close()`: the agent is stopping. Ending normally (not cancelled) keeps asyncio's stream callback
+            # from logging a CancelledError traceback for every open tab.
+            pass
         except Exception:
             log.exception("connection failed")
         finally:
+            self._tasks.discard(task)  # type: ignore[arg-type]
             self.connections -= 1
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.drain(), CLOSE_TIMEOUT)
@@ -225,6 +240,12 @@ class WebSocketSession:
     async def run(self) -> None:
         try:
             await self._run()
+        except asyncio.CancelledError:  # the agent is stopping: tell the page, briefly, then let go
+            if self.protocol.state is State.OPEN:
+                self.protocol.send_close(CloseCode.GOING_AWAY, "agent stopping")
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._flush(), 1.0)
+            raise
         finally:
             self.budget.give(self._in_protocol + self._held)
             self._in_protocol = self._held = 0
