@@ -16,14 +16,18 @@ write these values; `registry_policy` reads them (winreg is imported only on Win
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import os
+import re
+import shutil
 import sys
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import platformdirs
 
@@ -39,10 +43,19 @@ DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 #: E-IMZO portals keep a keyId for 6 hours; never let one expire sooner.
 MIN_KEY_ID_TTL_HOURS = 6.0
+MAX_KEY_ID_TTL_HOURS = 24.0 * 365
+#: The longest a question may wait for an answer, or a quiet connection stay open.
+MAX_TIMEOUT_SECONDS = 24 * 3600
+#: The longest "remember the password" E-IMZO offers (6 hours; ui/remember.py's MAX_REMEMBER_SECONDS).
+MAX_REMEMBER_MINUTES = 360
 
 #: Environment variables that move the admin file and the askpass program (tests, kiosks, packagers).
 ENV_SYSTEM_CONFIG = "EIMZO_AGENT_SYSTEM_CONFIG"
 ENV_ASKPASS = "EIMZO_AGENT_ASKPASS"
+#: Where a setting came from when no file did (`AgentConfig.origins`, `eimzo-agent config show`).
+DEFAULT_ORIGIN = "default"
+COMMAND_LINE = "command line"
+ENV_ASKPASS_ORIGIN = f"${ENV_ASKPASS}"
 
 
 #: Group Policy's registry key under HKLM (Windows), and how it is named in messages and `AgentConfig.sources`.
@@ -54,6 +67,42 @@ REG_SZ, REG_EXPAND_SZ, REG_DWORD, REG_MULTI_SZ, REG_QWORD = 1, 2, 4, 7, 11
 
 class ConfigError(ValueError):
     """A settings file is unreadable or holds a value of the wrong kind; the message names file and key."""
+
+
+_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_DOMAIN = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
+
+
+def check_domain(raw: str) -> str:
+    """One `allowed_domains` entry ("my.gov.uz", "*.soliq.uz") in the form the agent compares (lower case, no
+    final dot); ValueError saying what is wrong otherwise.
+
+    The agent compares the page's host only, so an address, a port or a wildcard in the middle could never match:
+    refused rather than kept as a rule that silently allows nothing. An IPv4 address is a host too (an intranet
+    portal at http://10.0.0.5 sends that Origin; browsers' policies accept https://10.0.0.5), but not under a
+    wildcard. The MSI's ALLOWED_DOMAINS uses this same check.
+    """
+    entry = raw.strip().lower().rstrip(".")
+    if "://" in entry or "/" in entry:
+        host = entry.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        raise ValueError(f"{raw!r} is a web address; name only the host, e.g. {host!r}")
+    if ":" in entry:
+        raise ValueError(f"{raw!r} has a port; name only the host, e.g. {entry.split(':', 1)[0]!r} (the agent allows "
+                         "a host on every port)")
+    if "*" in entry and not (entry.startswith("*.") and "*" not in entry[2:]):
+        raise ValueError(f"{raw!r}: a wildcard may only start an entry, as in '*.soliq.uz'")
+    if not entry.startswith("*.") and _is_ipv4(entry):
+        return entry
+    if not _DOMAIN.fullmatch(entry) or entry.removeprefix("*.").replace(".", "").isdigit():
+        raise ValueError(f"{raw!r} is not a host name (expected e.g. 'my.gov.uz' or '*.soliq.uz')")
+    return entry
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return str(ipaddress.IPv4Address(text)) == text  # dotted-quad only: no "010.0.0.5", no "167772165"
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -80,8 +129,14 @@ class AgentConfig:
     max_running_per_site: int = 8
     idle_timeout_seconds: float = 120.0
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
+    #: [passwords]: may the person have a key password remembered for a site, and for how long at most (minutes).
+    allow_remember: bool = True
+    remember_max_minutes: int = MAX_REMEMBER_MINUTES
     #: Files that were read, in order, for `eimzo-agent` to show where a setting came from.
     sources: list[Path] = field(default_factory=list)
+    #: "section.key" -> where its value came from (a file, Group Policy, `$EIMZO_AGENT_ASKPASS`, COMMAND_LINE);
+    #: keys left at their default are absent.
+    origins: dict[str, str] = field(default_factory=dict)
 
 
 #: TOML layout: section -> key -> (AgentConfig attribute, expected type).
@@ -116,7 +171,56 @@ _SCHEMA: dict[str, dict[str, tuple[str, type | tuple[type, ...]]]] = {
         "password_tries": ("password_tries", int),
         "prompt_timeout_seconds": ("prompt_timeout_seconds", (int, float)),
     },
+    "passwords": {
+        "allow_remember": ("allow_remember", bool),
+        "remember_max_minutes": ("remember_max_minutes", int),
+    },
 }
+
+
+#: AgentConfig attribute -> "section.key" (for messages and `origins`).
+_SETTING_OF = {attribute: f"{section}.{key}" for section, keys in _SCHEMA.items()
+               for key, (attribute, _kind) in keys.items()}
+
+
+def settings_layout() -> list[tuple[str, str, str]]:
+    """(section, key, AgentConfig attribute) of every setting, in the order the files document them."""
+    return [(section, key, attribute) for section, keys in _SCHEMA.items() for key, (attribute, _kind) in keys.items()]
+
+
+#: What a value of each schema type looks like, for "has the wrong type" messages.
+_EXPECTED: dict[type | tuple[type, ...], str] = {
+    int: "expected a whole number", (int, float): "expected a number", bool: "expected true or false",
+    str: "expected a string in quotes", list: 'expected a list of strings, e.g. ["a", "b"]'}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something about the settings on this machine: an error stops `serve`, a warning is only logged."""
+
+    error: bool
+    message: str
+
+
+def machine_problems(config: AgentConfig) -> list[Problem]:
+    """What load_config cannot judge because it changes with the machine: the askpass program must exist and run
+    (else every question would silently be a cancel), key folders should exist (a warning only: flash drives come
+    and go)."""
+    problems = []
+    if config.askpass:
+        where = f"{config.origins.get('ui.askpass', DEFAULT_ORIGIN)}: ui.askpass = {config.askpass!r}"
+        if shutil.which(config.askpass) is None:
+            path = Path(config.askpass)
+            state = ("is not an executable program" if path.is_file() else "is not a program" if path.exists()
+                     else "does not exist" if os.sep in config.askpass or path.is_absolute() else "is not on PATH")
+            problems.append(Problem(True, f"{where}: the program {state}; expected an executable file that prints "
+                                          "the password (or remove the setting to use the dialog)"))
+    for root in config.key_roots:
+        if not root.is_dir():
+            where = config.origins.get("keys.roots", DEFAULT_ORIGIN)
+            problems.append(Problem(False, f"{where}: keys.roots: the key folder {root} does not exist (yet: a "
+                                           "flash drive not plugged in?)"))
+    return problems
 
 
 def user_config_path() -> Path:
@@ -146,15 +250,23 @@ def dev_ca_path() -> Path:
 def load_config(user_file: Path | None = None, overrides: dict[str, Any] | None = None, *,
                 policy: PolicyReader | None = None) -> AgentConfig:
     """Defaults, then the user file (`user_file` replaces the default one), then the admin file, then Group Policy
-    (`policy`, default: the Windows registry; nothing elsewhere), then `overrides`.
+    (`policy`, default: the Windows registry; nothing elsewhere), then $EIMZO_AGENT_ASKPASS, then `overrides`.
 
     `overrides` holds command-line values (None = not given); `key_roots` from the command line are added in
-    front of the configured ones rather than replacing them.
+    front of the configured ones rather than replacing them. Every value is checked (ConfigError naming where it
+    came from and what is expected); what depends on the machine (askpass program, key folders) is left to
+    `machine_problems`, because `keys` and `doctor` must work while a flash drive is out.
     """
     config = AgentConfig()
     explicit = user_file is not None
     user_file = user_file or user_config_path()
-    for path, required in ((user_file, explicit), (system_config_path(), False)):
+    admin_file = system_config_path()
+    if os.environ.get(ENV_SYSTEM_CONFIG) and not admin_file.is_file() and str(admin_file) != os.devnull:
+        # A moved admin file that is not there would silently drop the admin's policy.
+        state = "is not a file" if admin_file.exists() else "does not exist"
+        raise ConfigError(f"{ENV_SYSTEM_CONFIG} names the admin file {admin_file}, which {state} (unset the "
+                          f"variable, or set it to {os.devnull} for no admin file)")
+    for path, required in ((user_file, explicit), (admin_file, False)):
         if path.is_file():
             _apply(config, _read(path), path)
             config.sources.append(path)
@@ -164,9 +276,16 @@ def load_config(user_file: Path | None = None, overrides: dict[str, Any] | None 
     if group_policy:
         _apply(config, group_policy, Path(POLICY_SOURCE))
         config.sources.append(Path(POLICY_SOURCE))
+    askpass = os.environ.get(ENV_ASKPASS)
+    if askpass:  # like a command-line option: above every file, below --askpass itself
+        config.askpass = askpass
+        config.origins["ui.askpass"] = ENV_ASKPASS_ORIGIN
     for name, value in (overrides or {}).items():
         if value is None:
             continue
+        setting = _SETTING_OF[name]
+        merged = name in ("key_roots", "pkcs11_modules") and setting in config.origins
+        config.origins[setting] = f"{COMMAND_LINE} + {config.origins[setting]}" if merged else COMMAND_LINE
         if name == "key_roots":
             config.key_roots = [Path(p).expanduser() for p in value] + config.key_roots
         elif name == "pkcs11_modules":  # like key_roots: command-line modules come first, configured ones stay
@@ -344,33 +463,58 @@ def _apply(config: AgentConfig, data: dict[str, Any], path: Path) -> None:
                 raise ConfigError(f"{path}: unknown setting {section}.{key} (known: {', '.join(schema)})")
             attribute, kind = schema[key]
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise ConfigError(f"{path}: {section}.{key} has the wrong type ({type(value).__name__})")
+                raise ConfigError(f"{path}: {section}.{key} has the wrong type ({type(value).__name__}): "
+                                  f"{_EXPECTED[kind]}")
             if kind is list and not all(isinstance(item, str) for item in value):
-                raise ConfigError(f"{path}: {section}.{key} must be a list of strings")
+                raise ConfigError(f"{path}: {section}.{key} must be a list of strings, e.g. [\"a\", \"b\"]")
             if attribute == "key_roots":
                 value = [Path(p).expanduser() for p in value]
+            if attribute == "allowed_domains":
+                try:
+                    value = [check_domain(entry) for entry in value]
+                except ValueError as exc:
+                    raise ConfigError(f"{path}: {section}.{key}: {exc}") from None
+            config.origins[f"{section}.{key}"] = str(path)
+            if attribute == "remember_max_minutes" and not 1 <= value <= MAX_REMEMBER_MINUTES:
+                raise ConfigError(f"{path}: {section}.{key} must be a whole number of minutes from 1 to "
+                                  f"{MAX_REMEMBER_MINUTES} (6 hours), not {value}; to forbid remembering, set "
+                                  f"{section}.allow_remember = false")
             setattr(config, attribute, value)
 
 
 def _validate(config: AgentConfig) -> None:
+    """Refuse values that can never work, naming where each came from and what is expected. Nothing is clamped:
+    a setting quietly changed is one nobody can reason about."""
     for name in ("ws_port", "wss_port"):
-        port = getattr(config, name)
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"{name} must be between 0 and 65535, not {port}")
+        lowest = 0 if _origin(config, name) == COMMAND_LINE else 1  # `--ws-port 0`: any free port (tests)
+        if not lowest <= getattr(config, name) <= 65535:
+            _refuse(config, name, f"expected a port number from {lowest} to 65535")
     if config.max_frame_bytes < 1024:
-        raise ConfigError("max_frame_bytes must be at least 1024")
+        _refuse(config, "max_frame_bytes", "expected at least 1024 (bytes)")
     if config.max_buffered_bytes < config.max_frame_bytes + 1024 * 1024:
-        raise ConfigError("limits.max_buffered_bytes must be at least server.max_frame_bytes + 1 MiB "
-                          f"({config.max_frame_bytes + 1024 * 1024}), or the largest request could never arrive")
+        _refuse(config, "max_buffered_bytes", f"expected at least server.max_frame_bytes + 1 MiB "
+                f"({config.max_frame_bytes + 1024 * 1024}), or the largest request could never arrive")
     if config.language is not None and config.language not in LANGUAGES:
-        raise ConfigError(f"language must be one of {', '.join(LANGUAGES)}, not {config.language!r}")
+        _refuse(config, "language", f"expected one of {', '.join(LANGUAGES)}")
     if not 1 <= config.password_tries <= 10:
-        raise ConfigError("password_tries must be between 1 and 10")
-    if config.prompt_timeout_seconds <= 0:
-        raise ConfigError("prompt_timeout_seconds must be positive")
+        _refuse(config, "password_tries", "expected a whole number from 1 to 10")
     for name in ("max_connections", "request_burst", "max_running_per_site"):
         if getattr(config, name) < 1:
-            raise ConfigError(f"limits.{name} must be at least 1")
-    if config.requests_per_second <= 0 or config.idle_timeout_seconds <= 0:
-        raise ConfigError("limits.requests_per_second and limits.idle_timeout_seconds must be positive")
-    config.key_id_ttl_hours = max(float(config.key_id_ttl_hours), MIN_KEY_ID_TTL_HOURS)
+            _refuse(config, name, "expected a whole number, at least 1")
+    if not (math.isfinite(config.requests_per_second) and config.requests_per_second > 0):
+        _refuse(config, "requests_per_second", "expected a number above 0")
+    for name in ("prompt_timeout_seconds", "idle_timeout_seconds"):
+        if not 0 < getattr(config, name) <= MAX_TIMEOUT_SECONDS:  # NaN fails this too
+            _refuse(config, name, f"expected seconds, above 0 and at most {MAX_TIMEOUT_SECONDS} (a day)")
+    if not MIN_KEY_ID_TTL_HOURS <= config.key_id_ttl_hours <= MAX_KEY_ID_TTL_HOURS:
+        _refuse(config, "key_id_ttl_hours", f"expected hours from {MIN_KEY_ID_TTL_HOURS:g} (E-IMZO portals keep a "
+                f"keyId that long) to {MAX_KEY_ID_TTL_HOURS:g} (a year)")
+
+
+def _origin(config: AgentConfig, attribute: str) -> str:
+    return config.origins.get(_SETTING_OF[attribute], DEFAULT_ORIGIN)
+
+
+def _refuse(config: AgentConfig, attribute: str, expected: str) -> NoReturn:
+    raise ConfigError(f"{_origin(config, attribute)}: {_SETTING_OF[attribute]} = {getattr(config, attribute)!r}: "
+                      f"{expected}")

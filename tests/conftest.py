@@ -47,7 +47,7 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
     ):
         monkeypatch.setenv(var, str(home / sub))
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("EIMZO_AGENT_SYSTEM_CONFIG", str(folder / "no-admin-config.toml"))
+    monkeypatch.setenv("EIMZO_AGENT_SYSTEM_CONFIG", os.devnull)  # no admin file (a missing one is an error)
     monkeypatch.delenv("EIMZO_AGENT_ASKPASS", raising=False)
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

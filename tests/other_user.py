@@ -68,7 +68,7 @@ class OtherUser:
             "XDG_DATA_HOME": str(home / "data"),
             "XDG_STATE_HOME": str(home / "state"),
             "XDG_CACHE_HOME": str(home / "cache"),
-            "EIMZO_AGENT_SYSTEM_CONFIG": str(home / "no-admin-config.toml"),
+            "EIMZO_AGENT_SYSTEM_CONFIG": os.devnull,
             "LANG": "C.UTF-8",
             "PYTHONPATH": self.pythonpath,
             "PYTHONDONTWRITEBYTECODE": "1",

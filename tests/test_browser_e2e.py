@@ -95,7 +95,7 @@ def _isolated_env(home: Path, tmp: Path) -> dict[str, str]:
         XDG_DATA_HOME=str(home / "data"),
         XDG_STATE_HOME=str(home / "state"),
         XDG_CACHE_HOME=str(home / "cache"),
-        EIMZO_AGENT_SYSTEM_CONFIG=str(tmp / "no-admin-config.toml"),
+        EIMZO_AGENT_SYSTEM_CONFIG=os.devnull,
         LANG="C.UTF-8",
         TMPDIR=str(tmp / "tmp"),
     )

@@ -170,7 +170,7 @@ def _environment(home: Path, tmp: Path) -> dict[str, str]:
            if k not in ("DISPLAY", "WAYLAND_DISPLAY", "EIMZO_AGENT_ASKPASS", "LC_ALL", "LANGUAGE")}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
                XDG_STATE_HOME=str(home / "state"), XDG_CACHE_HOME=str(home / "cache"),
-               EIMZO_AGENT_SYSTEM_CONFIG=str(tmp / "no-admin-config.toml"), LANG="C.UTF-8", TMPDIR=str(tmp / "tmp"))
+               EIMZO_AGENT_SYSTEM_CONFIG=os.devnull, LANG="C.UTF-8", TMPDIR=str(tmp / "tmp"))
     (tmp / "tmp").mkdir()
     return env
 

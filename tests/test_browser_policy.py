@@ -170,7 +170,7 @@ def test_apply_merges_into_firefox_and_remove_undoes_exactly_that(tmp_path: Path
 @pytest.mark.parametrize(("sites_section", "message"), [
     ('allowed_domains = "my.gov.uz"', "{config}: sites.allowed_domains has the wrong type (str)"),
     ("ask_unknown_sites = false", "{config}: [sites] allowed_domains names no portal"),
-    ('allowed_domains = ["my.gov.uz/login"]', "{config}: [sites] allowed_domains: 'https://my.gov.uz/login': not a"),
+    ('allowed_domains = ["my.gov.uz/login"]', "{config}: sites.allowed_domains: 'my.gov.uz/login' is a web address"),
     ('allowed_domains = ["my.gov.uz"', "{config}: not valid TOML"),
 ])
 def test_apply_with_bad_settings_names_the_file_and_key_and_writes_nothing(tmp_path: Path, sites_section: str,

@@ -139,9 +139,10 @@ def test_precedence_user_admin_policy_command_line(tmp_path: Path, monkeypatch: 
 
 
 def test_policy_values_are_validated_like_the_file() -> None:
-    with pytest.raises(ConfigError, match="password_tries must be between 1 and 10"):
+    with pytest.raises(ConfigError, match=r"^HKLM\\SOFTWARE\\Policies\\eimzo-agent: ui\.password_tries = 50: "
+                                          "expected a whole number from 1 to 10"):
         load_config(policy=hive(ui={"password_tries": (50, REG_DWORD)}))
-    with pytest.raises(ConfigError, match="language must be one of"):
+    with pytest.raises(ConfigError, match=r"ui\.language = 'de': expected one of"):
         load_config(policy=hive(ui={"language": ("de", REG_SZ)}))
 
 
@@ -168,7 +169,8 @@ def enabled_values(policy: ET.Element) -> dict[str, dict[str, tuple[Any, int]]]:
         tag = element.tag.split("}")[1]
         if tag == "list":
             assert element.get("valuePrefix") == "", "list values must be named 1, 2, ..."
-            written.setdefault(element.get("key"), {}).update({"1": ("D:\\a.uz", REG_SZ), "2": ("b.uz", REG_SZ)})
+            first = "a.uz" if element.get("key", "").lower().endswith("allowed_domains") else "D:\\a.uz"
+            written.setdefault(element.get("key"), {}).update({"1": (first, REG_SZ), "2": ("b.uz", REG_SZ)})
         elif tag == "enum":
             first = element.find("p:item/p:value/p:string", NS)
             written.setdefault(key, {})[element.get("valueName")] = (first.text, REG_SZ)

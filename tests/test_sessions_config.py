@@ -58,10 +58,10 @@ def test_config_precedence_user_admin_cli(tmp_path: Path, monkeypatch: pytest.Mo
     ("text", "message"),
     [
         ("[server]\nws_port = 'x'\n", "wrong type"),
-        ("[server]\nws_port = 70000\n", "between 0 and 65535"),
+        ("[server]\nws_port = 70000\n", "server.ws_port = 70000: expected a port number from 1 to 65535"),
         ("[nope]\na = 1\n", "unknown section"),
         ("[ui]\ncolour = 1\n", "unknown setting ui.colour"),
-        ("[ui]\nlanguage = 'de'\n", "language must be one of"),
+        ("[ui]\nlanguage = 'de'\n", "ui.language = 'de': expected one of"),
         ("not toml [", "not valid TOML"),
         ("[keys]\nroots = [1]\n", "list of strings"),
     ],
@@ -78,10 +78,13 @@ def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.toml")
 
 
-def test_key_id_ttl_never_below_six_hours(tmp_path: Path) -> None:
+def test_key_id_ttl_below_six_hours_is_refused_not_clamped(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text("[keys]\nkey_id_ttl_hours = 1\n")
-    assert load_config(path).key_id_ttl_hours == 6.0
+    with pytest.raises(ConfigError, match=r"c\.toml: keys\.key_id_ttl_hours = 1: expected hours from 6 "):
+        load_config(path)
+    path.write_text("[keys]\nkey_id_ttl_hours = 6\n")
+    assert load_config(path).key_id_ttl_hours == 6
 
 
 def test_http_head_parsing_and_host_guard() -> None:

@@ -90,6 +90,7 @@ def run_install(registry: MemoryRegistry, firefox: list[Path] | None = None, **g
     ("my.gov.uz, *.soliq.uz", ["my.gov.uz", "*.soliq.uz"]),
     ("MY.GOV.UZ.;*.Soliq.uz  my.gov.uz", ["my.gov.uz", "*.soliq.uz"]),
     ("localhost", ["localhost"]),
+    ("10.0.0.5 my.gov.uz", ["10.0.0.5", "my.gov.uz"]),  # an intranet portal by address
 ])
 def test_domains_accepted(text: str, expected: list[str]) -> None:
     assert windows_setup.parse_domains(text) == expected
@@ -104,7 +105,8 @@ def test_domains_accepted(text: str, expected: list[str]) -> None:
     ("*soliq.uz", "ALLOWED_DOMAINS: '*soliq.uz': a wildcard may only start an entry"),
     ("my_gov.uz", "ALLOWED_DOMAINS: 'my_gov.uz' is not a host name"),
     ("-x.uz", "ALLOWED_DOMAINS: '-x.uz' is not a host name"),
-    ("127.0.0.1", "ALLOWED_DOMAINS: '127.0.0.1' is not a host name"),
+    ("*.10.0.0", "ALLOWED_DOMAINS: '*.10.0.0' is not a host name"),
+    ("010.0.0.5", "ALLOWED_DOMAINS: '010.0.0.5' is not a host name"),
     (" , ;", "ALLOWED_DOMAINS: ' , ;' names no host"),
 ])
 def test_domains_refused_with_the_value_named(text: str, message: str) -> None:

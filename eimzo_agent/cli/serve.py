@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import ssl
 import sys
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from eimzo_agent import __version__
 from eimzo_agent.cli.common import add_key_source_options
-from eimzo_agent.config import ENV_ASKPASS, AgentConfig, load_config, tls_path
+from eimzo_agent.config import ENV_ASKPASS, AgentConfig, ConfigError, load_config, machine_problems, tls_path
 
 if TYPE_CHECKING:
     from eimzo_agent.agent import Agent
@@ -64,10 +63,14 @@ def run(args: argparse.Namespace) -> int:
             "wss_port": args.wss_port,
             "key_roots": [*(args.key_root or []), str(demo.root)] if demo else args.key_root,
             "pkcs11_modules": args.pkcs11_module,
-            "askpass": args.askpass or os.environ.get(ENV_ASKPASS) or None,
+            "askpass": args.askpass,  # $EIMZO_AGENT_ASKPASS is read by load_config, which names it as the source
             "tray": False if args.no_tray else None,
         },
     )
+    for problem in machine_problems(config):
+        if problem.error:
+            raise ConfigError(problem.message)
+        log.warning("%s", problem.message)
     return asyncio.run(_serve(config, demo))
 
 
@@ -103,8 +106,8 @@ async def _serve(config: AgentConfig, demo: DemoKeys | None) -> int:
         from eimzo_agent.dev.demo import DEMO_PASSWORD
 
         made = "made" if demo.created else "found"
-        print(f"demo: {len(demo.keys)} demo keys {made} in {demo.root / 'DSKEYS'}, password: {DEMO_PASSWORD}",
-              flush=True)
+        print(f"demo: {len(demo.keys)} demo keys {made} in {demo.root / 'DSKEYS'}, password: {DEMO_PASSWORD} "
+              "(list them with: eimzo-agent keys --demo)", flush=True)
         print(f"demo: open http://127.0.0.1:{server.ports['ws']}/demo/ in a browser", flush=True)
     if config.sources:
         log.info("settings from %s", ", ".join(map(str, config.sources)))

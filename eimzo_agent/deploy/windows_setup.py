@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from eimzo_agent.config import REG_SZ, policy_values
+from eimzo_agent.config import REG_SZ, check_domain, policy_values
 from eimzo_agent.deploy import browser_policy
 from eimzo_agent.deploy.browser_policy import PolicyError
 from eimzo_agent.fsutil import write_atomically
@@ -69,8 +69,6 @@ PROPERTIES = {
 }
 _SWITCHES = ("ASK_UNKNOWN_SITES", "CHROME_POLICY", "EDGE_POLICY", "FIREFOX_POLICY")
 _BROWSERS: dict[str, browser_policy.Browser] = {"CHROME_POLICY": "chrome", "EDGE_POLICY": "edge"}
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_DOMAIN = re.compile(rf"(?:\*\.)?{_LABEL}(?:\.{_LABEL})*")
 
 
 class SetupError(Exception):
@@ -85,17 +83,10 @@ def parse_domains(text: str) -> list[str]:
     for raw in re.split(r"[,;\s]+", text.strip()):
         if not raw:
             continue
-        entry = raw.lower().rstrip(".")
-        if "://" in entry or "/" in entry:
-            host = entry.split("://", 1)[-1].split("/", 1)[0]
-            raise SetupError(f"ALLOWED_DOMAINS: {raw!r} is a web address; name only the host, e.g. {host!r}")
-        if ":" in entry:
-            raise SetupError(f"ALLOWED_DOMAINS: {raw!r} has a port; name only the host (the agent allows a host "
-                             "on every port)")
-        if "*" in entry and not (entry.startswith("*.") and "*" not in entry[2:]):
-            raise SetupError(f"ALLOWED_DOMAINS: {raw!r}: a wildcard may only start an entry, as in '*.soliq.uz'")
-        if not _DOMAIN.fullmatch(entry) or entry.removeprefix("*.").replace(".", "").isdigit():
-            raise SetupError(f"ALLOWED_DOMAINS: {raw!r} is not a host name (expected e.g. my.gov.uz or *.soliq.uz)")
+        try:
+            entry = check_domain(raw)  # the agent's own rule for allowed_domains
+        except ValueError as exc:
+            raise SetupError(f"ALLOWED_DOMAINS: {exc}") from None
         if entry not in domains:
             domains.append(entry)
     if not domains:
