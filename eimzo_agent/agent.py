@@ -8,23 +8,26 @@ through it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
-from eimzo_agent.config import AgentConfig, user_data_path
+from eimzo_agent.config import ENV_ASKPASS, AgentConfig, user_data_path
 from eimzo_agent.keys.disks import Disk, discover_disks
 from eimzo_agent.keys.sessions import KeySessions
-from eimzo_agent.policy.consent import CONSENT_FILE, SiteConsent
+from eimzo_agent.policy.asking import can_ask
+from eimzo_agent.policy.consent import CONSENT_FILE, DENIED_FILE, SiteConsent
 from eimzo_agent.policy.domains import ApiKeyVerifier, DomainGate
 from eimzo_agent.policy.journal import JOURNAL_FILE, Journal
-from eimzo_agent.policy.languages import SiteLanguages
+from eimzo_agent.policy.languages import LANGUAGE_FILE, SiteLanguages
 from eimzo_agent.protocol.dispatcher import Dispatcher
 from eimzo_agent.protocol.registry import Registry
 from eimzo_agent.ui.choice import choose_prompter
-from eimzo_agent.ui.prompt_queue import SerialPrompter
-from eimzo_agent.ui.prompter import NoPrompter, Prompter
+from eimzo_agent.ui.prompter import Prompter
 from eimzo_agent.ui.remember import PasswordMemory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,13 +83,6 @@ class Agent:
         return revoked
 
 
-def can_ask(prompter: Prompter) -> bool:
-    """False when nobody can be asked (no display, no askpass program): unknown sites are then refused at once,
-    as E-IMZO refuses them, instead of raising a question that can only come back unanswered."""
-    inner = prompter.inner if isinstance(prompter, SerialPrompter) else prompter
-    return not isinstance(inner, NoPrompter)
-
-
 def build_agent(
     config: AgentConfig,
     *,
@@ -107,18 +103,29 @@ def build_agent(
     if verifiers is None:
         verifiers = [VendorApiKeyVerifier()]
     prompter = prompter or choose_prompter(config.askpass, config.prompt_timeout_seconds)
+    if not can_ask(prompter):
+        # Said at start, not only at the first signature: a service started outside the desktop session is the
+        # usual cause, and every password question would otherwise just come back "cancelled".
+        log.warning("nobody can be asked for key passwords or site permissions: there is no screen for the dialog "
+                    "(no DISPLAY or WAYLAND_DISPLAY) and no askpass program, so every signature will be refused. "
+                    "Fix: start the agent in the person's desktop session, or set an askpass program "
+                    "(--askpass PROGRAM, $%s, or askpass in [ui] of the settings file)", ENV_ASKPASS)
     data = user_data_path()
     agent = Agent(
         config=config,
         prompter=prompter,
         gate=DomainGate(config.allowed_domains, verifiers, store=ApprovedDomainStore(data / APPROVED_FILE)),
         sessions=KeySessions(ttl_seconds=config.key_id_ttl_hours * 3600),
-        languages=SiteLanguages(config.language or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE),
+        languages=SiteLanguages(config.language or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE,
+                                store=data / LANGUAGE_FILE, known=i18n.LANGUAGES),
         journal=Journal(data / JOURNAL_FILE),
         consent=SiteConsent(ApprovedDomainStore(data / CONSENT_FILE), prompter,
-                            ask=config.ask_unknown_sites and can_ask(prompter)),
+                            denied=ApprovedDomainStore(data / DENIED_FILE), journal=Journal(data / JOURNAL_FILE),
+                            ask=config.ask_unknown_sites, can_ask=can_ask(prompter)),
     )
-    unlocker = KeyUnlocker(agent.prompter, agent.passwords, config.password_tries)
+    remember_seconds = config.remember_max_minutes * 60 if config.allow_remember else 0
+    unlocker = KeyUnlocker(agent.prompter, agent.passwords, config.password_tries,
+                           remember_max_seconds=remember_seconds)
     tokens = TokenService(config.pkcs11_modules, agent.prompter, config.password_tries)
     for plugin in (
         MainPlugin(agent.gate, agent.registry),

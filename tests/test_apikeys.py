@@ -231,8 +231,13 @@ def test_apikey_approves_the_portal_and_survives_a_restart(tmp_path: Path) -> No
     agent = start_agent(tmp_path / "agent")
     try:
         refused = agent.call("list_disks", plugin="pfx", origin=portal)
+        # No askpass and no screen here: the reason says that nobody can be asked (tests/test_headless.py).
         assert refused == {"success": False, "status": -1022,
-                           "reason": f"API-key для домена {TEST_PORTAL} недействителен."}
+                           "reason": f"Сайт {portal} не предъявил действительный API-ключ E-IMZO, поэтому ему "
+                                     "нужно разрешение пользователя этого компьютера, но агент подписи не может "
+                                     "его спросить: он запущен без экрана для своего окна и без программы askpass. "
+                                     "Запустите агент в своём сеансе рабочего стола или попросите администратора "
+                                     "настроить программу askpass."}
 
         reply = agent.call("apikey", TEST_PORTAL, PUBLISHED[TEST_PORTAL], origin=portal)
         assert reply == {"success": True, "status": 1, "message": portal}
@@ -243,7 +248,7 @@ def test_apikey_approves_the_portal_and_survives_a_restart(tmp_path: Path) -> No
         assert agent.call("list_disks", plugin="pfx", origin=other)["status"] == -1022
         wrong = agent.call("apikey", "other.example", PUBLISHED[TEST_PORTAL], origin=other)
         assert wrong == {"success": False, "status": -1020,
-                         "reason": "API-key для домена other.example недействителен."}
+                         "reason": "API-ключ для домена other.example недействителен."}
         assert agent.call("list_disks", plugin="pfx", origin=other)["status"] == -1022
     finally:
         agent.stop()

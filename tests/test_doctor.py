@@ -104,11 +104,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 
 def test_healthy_setup_is_all_green(setup: Setup) -> None:
-    code, report = setup.doctor(setup.config(), "--site", SITE)
+    # No screen in the test, so a healthy setup names an askpass program (tests/test_headless.py: without one).
+    healthy = setup.config(extra=f'[ui]\naskpass = "{shutil.which("true")}"\n')
+    code, report = setup.doctor(healthy, "--site", SITE)
     assert code == 0 and report["ok"] and report["blocking"] == []
     assert set(statuses(report).values()) == {"ok"}, statuses(report)
-    assert set(statuses(report)) == {"settings", "port.ws", "port.wss", "certificate", "autostart", "keys",
-                                     "browsers", "site.agent", "site.chromium"}
+    assert set(statuses(report)) == {"settings", "prompter", "port.ws", "port.wss", "certificate", "autostart",
+                                     "keys", "browsers", "site.agent", "site.chromium"}
     chromium = check(report, "browsers")["details"]["browsers"][0]
     assert [(p["policy"], p["entries"]) for p in chromium["policies"]] == [
         ("LocalNetworkAccessAllowedForUrls", [SITE]), ("LoopbackNetworkAllowedForUrls", [SITE])]
@@ -119,7 +121,7 @@ def test_healthy_setup_is_all_green(setup: Setup) -> None:
     assert check(report, "site.chromium")["details"]["policy"] == "LocalNetworkAccessAllowedForUrls"
     # The person's view: the same verdicts, exit 0, the summary in their language (Russian by default).
     text = subprocess.run([sys.executable, "-m", "eimzo_agent", "doctor", "--site", SITE, "--config",
-                           str(setup.config())], capture_output=True, text=True, env=setup.env, timeout=120,
+                           str(healthy)], capture_output=True, text=True, env=setup.env, timeout=120,
                           check=False)
     assert text.returncode == 0 and i18n.text("ru", "doctor", "summary_ok") in text.stdout
 

@@ -5,7 +5,9 @@ inventory scripts. "Blocking" is kept for what stops a portal from reaching a wo
 another program on it, a wss certificate the browsers do not trust, a settings file the agent refuses, and, for
 `--site`, a Chromium-family browser whose policies do not let that portal reach 127.0.0.1 (Chrome 142+ asks the
 person or blocks). Things a person can still get past, or that hurt only later (no autostart, no key files, E-IMZO
-holding the port, Firefox without a policy), are warnings.
+holding the port, Firefox without a policy), are warnings; so is a session where nobody could be asked for a
+password (no screen, no askpass program): it is judged from the doctor's own environment, which is the agent's
+when both are started the same way, but not when the doctor runs over ssh for an agent on the desktop.
 
 The checks look only, never change anything, and take their paths from `Places` and their NSS databases from a
 parameter, so a test can run them against a temporary home, root and policy folder.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import getpass
+import os
 import socket
 import sys
 from collections import Counter
@@ -28,11 +31,20 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
 from eimzo_agent import __version__, i18n, trust
-from eimzo_agent.config import AgentConfig, ConfigError, load_config, system_config_path, tls_path, user_config_path
+from eimzo_agent.config import (
+    ENV_ASKPASS,
+    AgentConfig,
+    ConfigError,
+    load_config,
+    system_config_path,
+    tls_path,
+    user_config_path,
+)
 from eimzo_agent.deploy import autostart, browsers, ports
 from eimzo_agent.deploy.places import Places
 from eimzo_agent.deploy.probe import Probe, Speaker, probe
 from eimzo_agent.policy.domains import DomainGate
+from eimzo_agent.ui.prompter import display_available
 
 CA_FILE = "ca.crt.pem"  #: the local CA's certificate in tls_path() (server/tls.py writes it)
 
@@ -84,7 +96,7 @@ def diagnose(config_file: Path | None = None, site: str | None = None, *, places
         config, config_error = AgentConfig(), exc
     lang = i18n.normalize_language(config.language) or i18n.language_from_environment() or i18n.DEFAULT_LANGUAGE
     doctor = _Doctor(lang, config, places)
-    checks = [doctor.settings(config_error, config_file)]
+    checks = [doctor.settings(config_error, config_file), doctor.prompter()]
     ws, wss = probe(config.ws_port, timeout=timeout), probe(config.wss_port, tls=True, timeout=timeout)
     checks += [doctor.port("ws", config.ws_port, ws, None), doctor.port("wss", config.wss_port, wss, ws)]
     checks += [doctor.certificate(nss_dbs), doctor.autostart(), doctor.keys(), doctor.browsers()]
@@ -121,6 +133,20 @@ class _Doctor:
         others = self.t("others_ask" if config.ask_unknown_sites else "others_refused")
         return Check("settings", Status.OK, f"{message} {self.t('settings_sites', domains=domains, others=others)}",
                      details=details)
+
+    # --- who answers the password questions ---------------------------------------------------------------------
+
+    def prompter(self) -> Check:
+        """As `ui.choice.choose_prompter` picks: an askpass program first, else the dialog when there is a screen."""
+        askpass = os.environ.get(ENV_ASKPASS) or self.config.askpass
+        display = display_available()
+        details = {"askpass": askpass, "display": display}
+        if askpass:
+            return Check("prompter", Status.OK, self.t("prompter_ok", how=self.t("prompter_askpass", program=askpass)),
+                         "", details)
+        if display:
+            return Check("prompter", Status.OK, self.t("prompter_ok", how=self.t("prompter_dialog")), "", details)
+        return Check("prompter", Status.WARNING, self.t("prompter_none"), self.t("prompter_none_fix"), details)
 
     # --- ports ---------------------------------------------------------------------------------------------------
 

@@ -3,6 +3,10 @@
 `KeyUnlocker` is the one service that turns "this page wants this key for this operation" into an open key: it
 asks the person (through the prompter, never the page) up to `tries` times, tries a password the person asked to
 remember for this origin and key first, and maps every key-store failure to E-IMZO's status and reason.
+
+The admin's `[passwords]` settings are enforced here, not only in the dialog: with remembering forbidden no
+password is kept whatever a prompter answers (an askpass program or another dialog may still say "remember"),
+and every kept password expires within the admin's cap.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from eimzo_agent.keys.errors import KeyErrorKind, KeyStoreError
 from eimzo_agent.keys.pfx_files import read_key_file
 from eimzo_agent.keys.pkcs12 import UnlockedKey, open_pfx
 from eimzo_agent.keys.sessions import LoadedKey
+from eimzo_agent.plugins.journaling import count_wrong_password
 from eimzo_agent.plugins.prompt_info import document_preview, key_family, looks_like_login_challenge, owner_details
 from eimzo_agent.policy.asking import ask_person
 from eimzo_agent.protocol.calls import Call
 from eimzo_agent.protocol.errors import EimzoError, Status
 from eimzo_agent.ui.prompter import Answer, Operation, Prompter, PromptKind, PromptRequest
-from eimzo_agent.ui.remember import PasswordMemory
+from eimzo_agent.ui.remember import MAX_REMEMBER_SECONDS, PasswordMemory
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +87,18 @@ def memory_key(key: LoadedKey) -> str:
 class KeyUnlocker:
     """Opens key files for one operation at a time, asking the person for the password."""
 
-    def __init__(self, prompter: Prompter, passwords: PasswordMemory, tries: int) -> None:
+    def __init__(self, prompter: Prompter, passwords: PasswordMemory, tries: int, *,
+                 remember_max_seconds: int = MAX_REMEMBER_SECONDS) -> None:
+        """`remember_max_seconds`: the admin's cap on remembering a password (0: never remembered)."""
         self.prompter = prompter
         self.passwords = passwords
         self.tries = tries
+        self.remember_max_seconds = max(0, min(remember_max_seconds, MAX_REMEMBER_SECONDS))
 
     async def open(self, call: Call, key: LoadedKey, operation: Operation, *, document: bytes | None = None,
                    ask: Ask | None = None, kind: PromptKind = "password") -> tuple[UnlockedKey, str]:
-        """Ask for the password until the key opens (at most `tries` times); -5000 on cancel or too many.
+        """Ask for the password until the key opens (at most `tries` times); -5000 on cancel or too many (the
+        reason tells a wrong password from a cancel).
 
         `document` is what will be signed: the dialog shows it. A password the person asked to remember for this
         origin and key is tried first, without asking (never for an opaque origin: "null" is any sandboxed page).
@@ -101,7 +110,7 @@ class KeyUnlocker:
         if operation == "sign" and document is not None and looks_like_login_challenge(document):
             operation = "login"
         origin = caller.origin if not caller.opaque else None
-        can_remember = ask is None and operation in REMEMBERABLE and bool(origin)
+        can_remember = ask is None and operation in REMEMBERABLE and bool(origin) and self.remember_max_seconds > 0
         if can_remember and origin is not None:
             opened = await self._open_with_remembered(origin, key, data)
             if opened is not None:
@@ -125,6 +134,7 @@ class KeyUnlocker:
                     owner=owner,
                     document=preview,
                     can_remember=can_remember,
+                    remember_max_seconds=self.remember_max_seconds,
                     caller=caller,
                 )
             )
@@ -134,13 +144,17 @@ class KeyUnlocker:
                 opened = await asyncio.to_thread(open_pfx, data, password, key.alias)
             except KeyStoreError as exc:
                 if exc.kind is KeyErrorKind.WRONG_PASSWORD:
+                    count_wrong_password()  # the signing journal records failed attempts
                     continue
                 raise eimzo_error(exc, alias=key.alias, name=key.name) from None
             remember_seconds = password.remember_seconds if isinstance(password, Answer) else 0
             if can_remember and origin is not None and remember_seconds:
-                self.passwords.remember(origin, memory_key(key), password, remember_seconds)
+                self.passwords.remember(origin, memory_key(key), password,
+                                        min(remember_seconds, self.remember_max_seconds))
             return opened, str(password)
-        raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
+        # E-IMZO's -5000 status stays, but the reason says "wrong password" in words the vendor's e-imzo-init.js
+        # already maps to "Пароль неверный." (it looks for "BadPaddingException"): not the same as a cancel.
+        raise EimzoError(Status.PASSWORD_CANCELLED, "password_wrong", tries=self.tries)
 
     async def _open_with_remembered(self, origin: str, key: LoadedKey,
                                     data: bytes) -> tuple[UnlockedKey, str] | None:

@@ -17,6 +17,7 @@ from typing import Literal, Protocol, runtime_checkable
 from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
 from eimzo_agent.ui.details import DocumentPreview, OwnerDetails
+from eimzo_agent.ui.remember import MAX_REMEMBER_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class PromptRequest:
     document: DocumentPreview | None = None
     #: Offer "remember for this site" (signing only: verify_password and change_password always ask).
     can_remember: bool = False
+    #: The longest "remember" the admin allows ([passwords] remember_max_minutes): caps the offered durations.
+    remember_max_seconds: int = MAX_REMEMBER_SECONDS
     #: For "choose_key": the keys to choose from, as the person should recognise them.
     choices: tuple[str, ...] = ()
     #: Who asks: the queue limits questions by it, and an opaque caller gets a warning. Derived from `site` when

@@ -18,6 +18,16 @@ from dataclasses import dataclass
 REMEMBER_CHOICES: tuple[int, ...] = (15 * 60, 3600, 6 * 3600)
 MAX_REMEMBER_SECONDS = max(REMEMBER_CHOICES)
 
+
+def remember_choices(max_seconds: float) -> tuple[int, ...]:
+    """The durations to offer under the admin's cap (`[passwords] remember_max_minutes`): the usual ones that fit,
+    and the cap itself when it falls between them, so a 30-minute cap offers 15 and 30 minutes. Empty: none."""
+    cap = int(min(max_seconds, MAX_REMEMBER_SECONDS))
+    if cap <= 0:
+        return ()
+    fitting = tuple(seconds for seconds in REMEMBER_CHOICES if seconds <= cap)
+    return fitting if cap in fitting else (*fitting, cap)
+
 log = logging.getLogger(__name__)
 
 

@@ -1,7 +1,8 @@
 """The key password (or token PIN) dialog: site, key owner, document, then the password.
 
 Keyboard only works throughout: the entry has the focus, Enter answers, Escape cancels, Tab reaches "show",
-"remember" and the buttons. "Remember for this site" is off by default and only offered for signing.
+"remember" and the buttons. "Remember for this site" is off by default and only offered for signing, and only
+when the admin allows it; the durations offered stop at the admin's cap (`[passwords]`, see ui/remember.py).
 A token PIN question shows the token's own warning (its last try, or earlier wrong PINs) right above the entry.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from tkinter import ttk
 
 from eimzo_agent.ui.prompter import Answer, PromptRequest
-from eimzo_agent.ui.remember import REMEMBER_CHOICES
+from eimzo_agent.ui.remember import REMEMBER_CHOICES, remember_choices
 from eimzo_agent.ui.tk_widgets import (
     CapsLockWatch,
     SecretEntry,
@@ -27,6 +28,13 @@ from eimzo_agent.ui.tk_widgets import (
 
 #: Catalogue keys naming REMEMBER_CHOICES, in the same order.
 REMEMBER_LABELS = ("remember_15m", "remember_1h", "remember_6h")
+
+
+def remember_label(t: Callable[..., str], seconds: int) -> str:
+    """"1 hour" for the usual durations, "{n} minutes" for an admin's cap between them."""
+    if seconds in REMEMBER_CHOICES:
+        return t(REMEMBER_LABELS[REMEMBER_CHOICES.index(seconds)])
+    return t("remember_minutes", count=seconds // 60)
 
 
 def build_password_dialog(root: tk.Tk, finish: Callable[[Answer | None], None], request: PromptRequest) -> tk.Widget:
@@ -60,9 +68,10 @@ def build_password_dialog(root: tk.Tk, finish: Callable[[Answer | None], None], 
     caps.refresh()
 
     remember = tk.BooleanVar(root, value=False)
-    labels = [t(key) for key in REMEMBER_LABELS]
-    duration = tk.StringVar(root, value=labels[0])
-    if request.can_remember:
+    choices = remember_choices(request.remember_max_seconds) if request.can_remember else ()
+    labels = [remember_label(t, seconds) for seconds in choices]
+    duration = tk.StringVar(root, value=labels[0] if labels else "")
+    if choices:
         row = ttk.Frame(outer)
         row.pack(fill="x", pady=(10, 0))
         ttk.Checkbutton(row, text=t("remember"), variable=remember).pack(side="left")
@@ -72,7 +81,7 @@ def build_password_dialog(root: tk.Tk, finish: Callable[[Answer | None], None], 
         combo.bind("<<ComboboxSelected>>", lambda _e: remember.set(True))
 
     def accept(_event: object = None) -> None:
-        seconds = REMEMBER_CHOICES[labels.index(duration.get())] if remember.get() else 0
+        seconds = choices[labels.index(duration.get())] if remember.get() and choices else 0
         finish(Answer(secret.get(), seconds))
 
     def reject(_event: object = None) -> None:
