@@ -5,7 +5,7 @@ export declare const CLIENT_VERSION: string;
 export declare const DEFAULT_WS_URL: string;
 export declare const DEFAULT_WSS_URL: string;
 export declare const MIN_VERSION: Readonly<{ major: number; minor: number }>;
-/** The vendor's published API keys for localhost, 127.0.0.1 and null (file://), as a flat [domain, key, …] list. */
+/** The vendor's published API keys for localhost and 127.0.0.1 (not its key for "null"), as a flat [domain, key, …] list. */
 export declare const PUBLISHED_API_KEYS: ReadonlyArray<string>;
 export declare const LANGUAGES: ReadonlyArray<Language>;
 
@@ -285,9 +285,10 @@ export declare class EimzoClient {
   call(name: string, args?: ReadonlyArray<string | number>, options?: CallOptions): Promise<any>;
   version(): Promise<VersionInfo>;
   ensureVersion(required?: VersionRequirement): Promise<VersionInfo>;
-  /** Resolves with the Origin the agent saw. */
+  /** Resolves with the Origin the agent saw; default keys: the apiKeys option, else PUBLISHED_API_KEYS. */
   installApiKeys(keys?: ApiKeys): Promise<string>;
   listKeys(options?: { tokens?: boolean; now?: Date }): Promise<KeyInfo[]>;
+  /** Rejects with a TypeError naming the missing or malformed fields (nothing is sent) for a bad `key`. */
   loadKey(
     key: KeyInfo | { disk: string; path: string; name: string; alias: string } | { tokenId: string; alias: string },
   ): Promise<LoadedKey>;

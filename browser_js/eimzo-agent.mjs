@@ -132,7 +132,7 @@ export class ProtocolError extends EimzoError {
 /**
  * The agent answered `success: false`. `code` sums up the status: FUNCTION_NOT_FOUND, CANCELLED (the user closed
  * the password dialog), DOMAIN_NOT_ALLOWED (install the site's API key), KEY_NOT_LOADED (load the key again),
- * WRONG_PASSWORD (old agents), AGENT_ERROR (anything else; read `reason`).
+ * WRONG_PASSWORD (three wrong passwords: E-IMZO's -5000 with BadPaddingException in `reason`), AGENT_ERROR (anything else; read `reason`).
  */
 export class AgentError extends EimzoError {
   /** @param {number | undefined} status @param {string | undefined} reason */
@@ -173,13 +173,15 @@ export class VersionError extends EimzoError {
 export function codeForStatus(status, reason) {
   const among = (/** @type {number[]} */ ...statuses) => status !== undefined && statuses.includes(status);
   if (status === Status.FUNCTION_NOT_FOUND) return 'FUNCTION_NOT_FOUND';
+  // Before the cancel statuses: E-IMZO and eimzo-agent answer three wrong passwords with -5000 too, and only this
+  // marker in the reason (what the vendor's e-imzo-init.js maps to "Пароль неверный") tells the two apart.
+  if (typeof reason === 'string' && /BadPaddingException/.test(reason)) return 'WRONG_PASSWORD';
   if (among(Status.PASSWORD_CANCELLED, Status.OPERATION_CANCELLED, Status.CANCELLED_BY_USER)) return 'CANCELLED';
   if (among(Status.APIKEY_INVALID, Status.DOMAIN_UNKNOWN, Status.DOMAIN_NOT_ALLOWED)) return 'DOMAIN_NOT_ALLOWED';
   if (among(Status.KEY_NOT_FOUND, Status.KEY_PAIR_NOT_FOUND, Status.YTKS_KEY_ID_NOT_FOUND, Status.PFX_KEY_ID_NOT_FOUND,
     Status.KEY_ID_MISMATCH)) {
     return 'KEY_NOT_LOADED';
   }
-  if (typeof reason === 'string' && /BadPaddingException/.test(reason)) return 'WRONG_PASSWORD';
   return 'AGENT_ERROR';
 }
 
@@ -616,15 +618,8 @@ export class EimzoClient {
    * @returns {Promise<LoadedKey>}
    */
   async loadKey(key) {
-    /** @type {any} */
-    const k = key;
-    let reply;
-    if (k.type === 'token' || k.tokenId) {
-      reply = await this._gated('load_key', [k.tokenId, k.alias], { plugin: 'token' });
-    } else {
-      const fileName = 'fileName' in k ? k.fileName : k.name;
-      reply = await this._gated('load_key', [k.disk, k.path || '', fileName, k.alias], { plugin: 'pfx' });
-    }
+    const { plugin, args } = loadKeyArguments(key);
+    const reply = await this._gated('load_key', args, { plugin });
     this._keyTypes.set(reply.keyId, reply.type);
     return { keyId: reply.keyId, type: reply.type };
   }
@@ -637,7 +632,7 @@ export class EimzoClient {
    * @returns {Promise<Signature>}
    */
   async sign(key, data, options = {}) {
-    const keyId = typeof key === 'string' ? key : key.keyId;
+    const keyId = keyIdOf('sign', key);
     const data64 = options.base64 ? String(data) : await dataToBase64(data);
     const reply = await this._gated('create_pkcs7', [data64, keyId, options.detached ? 'yes' : 'no'], {
       plugin: 'pkcs7', timeout: options.timeout, signal: options.signal,
@@ -653,7 +648,7 @@ export class EimzoClient {
    * @returns {Promise<Signature>}
    */
   async appendSignature(key, pkcs7Base64, options = {}) {
-    const keyId = typeof key === 'string' ? key : key.keyId;
+    const keyId = keyIdOf('appendSignature', key);
     const reply = await this._gated('append_pkcs7_attached', [pkcs7Base64, keyId], {
       plugin: 'pkcs7', timeout: options.timeout, signal: options.signal,
     });
@@ -749,23 +744,38 @@ export class EimzoClient {
 
   /**
    * A call that needs an approved domain: presents the `apiKeys` option first (once) when one was given.
+   *
+   * An agent that finds one key of the list invalid answers -1020 for the whole `apikey` call, yet the valid keys
+   * still count (and pages on this machine need none): so the call goes ahead. Only if the site is then refused
+   * does the rejection matter; it becomes that error's `cause`, whose reason names the domain with the bad key.
    * @param {string} name @param {string[]} args @param {CallOptions} options
    * @returns {Promise<any>}
    */
   async _gated(name, args, options) {
+    /** @type {AgentError | null} */
+    let keysRejected = null;
     if (this.apiKeys) {
       if (!this._apiKeysInstalled) {
-        this._apiKeysInstalled = this.installApiKeys(this.apiKeys);
-        this._apiKeysInstalled.catch(() => {
-          this._apiKeysInstalled = null;
+        this._apiKeysInstalled = this.installApiKeys(this.apiKeys).catch((error) => {
+          if (error instanceof AgentError && error.status === Status.APIKEY_INVALID) throw error;
+          this._apiKeysInstalled = null; // the agent could not be asked: try again next time
+          throw error;
         });
       }
-      await this._apiKeysInstalled;
+      try {
+        await this._apiKeysInstalled;
+      } catch (error) {
+        if (!(error instanceof AgentError && error.status === Status.APIKEY_INVALID)) throw error;
+        keysRejected = error;
+      }
     }
     try {
       return await this.call(name, args, options);
     } catch (error) {
-      if (error instanceof AgentError && error.code === 'DOMAIN_NOT_ALLOWED') this._apiKeysInstalled = null;
+      if (error instanceof AgentError && error.code === 'DOMAIN_NOT_ALLOWED') {
+        this._apiKeysInstalled = null;
+        if (keysRejected && error.cause === undefined) error.cause = keysRejected;
+      }
       throw error;
     }
   }
@@ -901,6 +911,56 @@ export class EimzoClient {
     if (error) request.reject(error);
     else request.resolve(reply);
   }
+}
+
+/**
+ * The `load_key` call for a key object, or a TypeError naming what is wrong with it: the usual slip is
+ * `loadKey(keys[0])` on an empty list, or an object built by hand that lacks a field the agent needs.
+ * @param {unknown} key
+ * @returns {{plugin: string, args: string[]}}
+ */
+function loadKeyArguments(key) {
+  const usage = "pass an entry from listKeys() (or E-IMZO's {disk, path, name, alias})";
+  if (key === undefined || key === null) {
+    throw new TypeError(`loadKey(): no key given (${key}); ${usage} — is the list of keys empty?`);
+  }
+  if (typeof key !== 'object') {
+    throw new TypeError(`loadKey(): the key must be an object, not a ${typeof key}; ${usage}`);
+  }
+  /** @type {any} */
+  const k = key;
+  const text = (/** @type {unknown} */ value) => typeof value === 'string' && value !== '';
+  const token = k.type === 'token' || k.tokenId !== undefined;
+  const fileName = 'fileName' in k ? k.fileName : k.name;
+  /** @type {Array<[string, boolean]>} */
+  const fields = token
+    ? [['tokenId', text(k.tokenId)], ['alias', text(k.alias)]]
+    : [['disk', text(k.disk)], ['fileName' in k ? 'fileName' : 'name', text(fileName)], ['alias', text(k.alias)],
+      ['path', k.path === undefined || k.path === null || typeof k.path === 'string']];
+  const wrong = fields.filter(([, ok]) => !ok).map(([name]) => name);
+  if (wrong.length) {
+    const kind = token ? 'token key' : '.pfx key';
+    throw new TypeError(`loadKey(): the ${kind} has no valid ${wrong.join(', ')} (a non-empty string is needed); ` +
+      usage);
+  }
+  return token
+    ? { plugin: 'token', args: [k.tokenId, k.alias] }
+    : { plugin: 'pfx', args: [k.disk, k.path || '', fileName, k.alias] };
+}
+
+/**
+ * The keyId of a loadKey() result or a keyId string, or a TypeError naming the method and what it got.
+ * @param {string} method
+ * @param {unknown} key
+ * @returns {string}
+ */
+function keyIdOf(method, key) {
+  if (typeof key === 'string' && key !== '') return key;
+  const keyId = key && typeof key === 'object' ? /** @type {any} */ (key).keyId : undefined;
+  if (typeof keyId === 'string' && keyId !== '') return keyId;
+  const got = key === undefined || key === null || key === '' ? String(key === '' ? '""' : key)
+    : typeof key === 'object' ? 'an object without keyId' : `a ${typeof key}`;
+  throw new TypeError(`${method}(): the key must be a loadKey() result or its keyId (got ${got})`);
 }
 
 /** @param {any} reply @returns {Signature} */

@@ -121,7 +121,7 @@ def test_gate_unknown_origin_and_foreign_domain() -> None:
     }
     assert handle(d, frame, origin="ftp://x") ["status"] == -1021
     reply = handle(d, frame, origin="https://evil.example")
-    assert reply == {"success": False, "status": -1022, "reason": "API-key для домена evil.example недействителен."}
+    assert reply == {"success": False, "status": -1022, "reason": "API-ключ для домена evil.example недействителен."}
     assert handle(d, '{"name":"version"}', origin=None)["success"] is True  # version is never gated
 
 

@@ -232,6 +232,10 @@ test('codeForStatus() maps E-IMZO statuses to stable codes', () => {
   for (const status of [-1020, -1021, -1022]) assert.equal(codeForStatus(status, ''), 'DOMAIN_NOT_ALLOWED');
   for (const status of [-1010, -1011, -1013, -1014, -1015]) assert.equal(codeForStatus(status, ''), 'KEY_NOT_LOADED');
   assert.equal(codeForStatus(undefined, 'javax.crypto.BadPaddingException: pad block corrupted'), 'WRONG_PASSWORD');
+  // The agent's three-wrong-passwords reply: a cancel's status, told apart by the reason alone.
+  const wrong = 'Пароль неверный (BadPaddingException): пароль ключа введён неверно 3 раз(а).';
+  assert.equal(codeForStatus(-5000, wrong), 'WRONG_PASSWORD');
+  assert.equal(codeForStatus(-5000, 'Ввод пароля отменен'), 'CANCELLED');
   assert.equal(codeForStatus(-9999, 'anything'), 'AGENT_ERROR');
 });
 

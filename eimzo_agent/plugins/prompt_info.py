@@ -15,10 +15,12 @@ from typing import Literal
 
 from asn1crypto import core
 
+from eimzo_agent.crypto import gost94
 from eimzo_agent.crypto.gost94 import gost94_digest
 from eimzo_agent.keys.alias import owner_from_alias
 from eimzo_agent.keys.errors import KeyStoreError
 from eimzo_agent.keys.pkcs12 import iter_safe_bags, parse_pfx
+from eimzo_agent.keys.pkcs12.structure import is_key_bag
 from eimzo_agent.ui.details import DocumentPreview, KeyValidity, OwnerDetails
 
 log = logging.getLogger(__name__)
@@ -29,9 +31,13 @@ KeyFamily = Literal["ozdst", "other"]
 OZDST_OID_ARC = "1.2.860.3.15."
 #: How much of a text document the dialog shows; the rest is counted, not shown.
 PREVIEW_CHARS = 1500
-#: When the key's algorithm cannot be read before the password (encrypted certificate bags), the O'zDSt
-#: fingerprint is still computed for documents up to this size: pure-Python GOST hashing is slow.
-UNKNOWN_FAMILY_OZDST_LIMIT = 1024 * 1024
+#: When the key's algorithm cannot be read before the password (encrypted certificate bags: every E-IMZO key
+#: file), both fingerprints are shown, so the one the key really uses is always there. Only pure-Python GOST
+#: hashing (~1 MB/s, no C core on this machine) limits the O'zDSt one to documents of up to this size.
+UNKNOWN_FAMILY_OZDST_LIMIT = None if gost94.ACCELERATED else 1024 * 1024
+#: An encrypted key bag at least this long holds an RSA key: every EC or O'zDSt PKCS#8 encoding is far shorter,
+#: the smallest RSA one (1024 bits) far longer (the same bound `eimzo-agent keys` uses).
+EC_KEY_MAX_SIZE = 400
 
 #: Bidi overrides and isolates can make "pay 100" read as "001 yap": shown as visible markers instead.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -65,12 +71,17 @@ def owner_details(alias: str, now: datetime.datetime | None = None) -> OwnerDeta
 
 
 def key_family(pfx_data: bytes) -> KeyFamily | None:
-    """"ozdst" or "other" when a certificate in the file's unencrypted part says so; None when it can't be told.
+    """"ozdst" or "other" when the file's unencrypted part says so; None when it can't be told.
 
-    Many writers encrypt the certificate bags too, so without the password the answer is often None.
+    A certificate in the clear names the algorithm. Many writers encrypt the certificate bags too; then the
+    encrypted key's size still tells an RSA key (always "other") from an elliptic-curve one, which may be O'zDSt
+    or ECDSA: only that case stays None.
     """
     try:
+        key_sizes = []
         for bag in iter_safe_bags(parse_pfx(pfx_data)):
+            if is_key_bag(bag):
+                key_sizes.append(len(bag["bag_value"].dump()))
             if bag["bag_id"].native != "cert_bag":
                 continue
             cert = bag["bag_value"]["cert_value"].parsed
@@ -78,7 +89,7 @@ def key_family(pfx_data: bytes) -> KeyFamily | None:
             return "ozdst" if oid.startswith(OZDST_OID_ARC) else "other"
     except (KeyStoreError, ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None
-    return None
+    return "other" if key_sizes and min(key_sizes) >= EC_KEY_MAX_SIZE else None
 
 
 def _key_algorithm_oid(spki_der: bytes) -> str:
@@ -104,7 +115,8 @@ def looks_like_login_challenge(content: bytes) -> bool:
 def document_preview(content: bytes, family: KeyFamily | None) -> DocumentPreview:
     """Text excerpt for text, size and fingerprint for binary; the fingerprint uses the key's own hash."""
     fingerprints: list[tuple[str, str]] = []
-    if family == "ozdst" or (family is None and len(content) <= UNKNOWN_FAMILY_OZDST_LIMIT):
+    limit = UNKNOWN_FAMILY_OZDST_LIMIT
+    if family == "ozdst" or (family is None and (limit is None or len(content) <= limit)):
         fingerprints.append(("O'zDSt 1106", gost94_digest(content).hex()))
     if family != "ozdst":
         fingerprints.append(("SHA-256", hashlib.sha256(content).hexdigest()))

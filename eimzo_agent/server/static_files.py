@@ -25,6 +25,9 @@ ROUTES: dict[str, str] = {
     "/compat/e-imzo.js": "browser_js/compat/e-imzo.js",
     "/compat/e-imzo-client.js": "browser_js/compat/e-imzo-client.js",
     "/e-imzo.js": "browser_js/compat/e-imzo.js",  # where E-IMZO itself serves its client
+    # E-IMZO serves only e-imzo.js; portals copy the vendor's e-imzo-client.js beside it, so a page switching by
+    # script tags finds ours at the matching place.
+    "/e-imzo-client.js": "browser_js/compat/e-imzo-client.js",
     "/demo/": "examples/demo-portal/index.html",
     "/demo/index.html": "examples/demo-portal/index.html",
     "/demo/app.mjs": "examples/demo-portal/app.mjs",
