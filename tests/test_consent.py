@@ -206,3 +206,50 @@ def test_an_opaque_origin_is_asked_on_every_connection_and_never_remembered(tmp_
         assert agent.call("list_disks", plugin="pfx", origin="null")["success"] is True  # a denial is not kept
     finally:
         agent.stop()
+
+
+def test_a_denial_outlives_a_restart_is_listed_and_forgotten_with_sites_forget(tmp_path: Path,
+                                                                               askpass: Askpass) -> None:
+    agent = run(tmp_path, askpass)  # the askpass answers "deny"
+    try:
+        assert agent.call("list_disks", plugin="pfx", origin=PORTAL)["status"] == -1022
+    finally:
+        agent.stop()
+    askpass.answer("once", "consent")
+    agent = run(tmp_path, askpass)
+    try:
+        # Still refused after the restart, with the reason that the person refused, and not asked again.
+        reply = agent.call("list_disks", plugin="pfx", origin=PORTAL)
+        assert reply["status"] == -1022 and "не разрешил" in reply["reason"] and "API" not in reply["reason"]
+        assert consent_questions(askpass) == [f"consent 1 {PORTAL}"]
+        assert {"domain": PORTAL, "source": "denied"} in json.loads(cli("sites", "--json").stdout)
+        forgot = cli("sites", "forget", "portal.example.uz")
+        assert forgot.returncode == 0 and "portal.example.uz" in forgot.stdout
+        # The running agent notices: the site is asked again (and allowed this time).
+        assert agent.call("list_disks", plugin="pfx", origin=PORTAL)["success"] is True
+        assert consent_questions(askpass) == [f"consent 1 {PORTAL}", f"consent 1 {PORTAL}"]
+    finally:
+        agent.stop()
+    assert {"domain": PORTAL, "source": "denied"} not in json.loads(cli("sites", "--json").stdout)
+    journal = [json.loads(line) for line in cli("journal", "--json").stdout.splitlines()]
+    assert [(e["site"], e["operation"], e["result"]) for e in journal] == [
+        (PORTAL, "consent", "denied"), (PORTAL, "consent", "denial_forgotten")]
+    text = cli("journal").stdout.splitlines()  # a consent answer names no key or document: no "serial ?"
+    assert [line.split()[2:] for line in text] == [["denied", PORTAL, "consent"],
+                                                   ["denial_forgotten", PORTAL, "consent"]]
+
+
+def test_repeated_cancels_answer_wait_n_seconds_in_the_persons_language(tmp_path: Path, askpass: Askpass) -> None:
+    askpass.answer("CANCEL", "consent")
+    agent = run(tmp_path, askpass, config=TEST_CONFIG + '[ui]\nlanguage = "uz"\n')
+    try:
+        for _ in range(3):  # the prompt queue's default: three cancels within a minute
+            assert agent.call("list_disks", plugin="pfx", origin=PORTAL)["status"] == -1022
+        reply = agent.call("list_disks", plugin="pfx", origin=PORTAL)
+        assert reply["success"] is False and reply["status"] == -5001
+        assert reply["reason"].startswith("Amal bekor qilindi: ushbu sayt savollari bir necha marta bekor qilindi.")
+        seconds = int(reply["reason"].split("bekor qilindi. ")[1].split(" soniya kuting")[0])
+        assert 50 <= seconds <= 60
+        assert len(consent_questions(askpass)) == 3  # refused without a question
+    finally:
+        agent.stop()

@@ -1,7 +1,13 @@
-"""The site-consent dialog on a virtual screen: it takes the focus, Escape denies, the buttons answer."""
+"""The site-consent dialog on a virtual screen: it takes the focus, Escape refuses (without remembering), Enter does
+nothing until Tab has put the visible focus on a button, the buttons answer; a denial is listed, journaled and
+undone with `eimzo-agent sites`."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,12 +50,67 @@ def test_escape_denies(desktop: tuple[XScreen, AgentProcess, ThreadPoolExecutor]
     assert ask(desktop, "https://one.example.uz", "Escape")["status"] == -1022
 
 
-def test_enter_on_the_focused_button_denies(desktop: tuple[XScreen, AgentProcess, ThreadPoolExecutor]) -> None:
-    assert ask(desktop, "https://two.example.uz", "Return")["status"] == -1022
+def module_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in the module agent's home (each test has a home of its own; the agent has the module's)."""
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
+               XDG_STATE_HOME=str(home / "state"), XDG_CACHE_HOME=str(home / "cache"))
+    return subprocess.run([sys.executable, "-m", "eimzo_agent", *args], capture_output=True, text=True, timeout=60,
+                          check=False, env=env)
+
+
+def test_enter_without_a_focused_button_does_nothing(desktop: tuple[XScreen, AgentProcess, ThreadPoolExecutor],
+                                                     isolated_module_dirs: Path, tmp_path: Path) -> None:
+    """A reflex Enter (the person was typing into the page) must neither allow nor store a denial."""
+    screen, agent, pool = desktop
+    site = "https://two.example.uz"
+    reply = pool.submit(agent.call, "list_disks", plugin="pfx", origin=site)
+    window = screen.wait_window(DIALOG)
+    assert screen.wait_focus(window), "the consent dialog did not take the keyboard focus"
+    screen.key("Return")
+    time.sleep(1.0)
+    assert screen.find_windows(DIALOG) == [window], "Enter answered although no button had the focus"
+    assert not reply.done()
+    # Tab puts the focus on a button, and that shows: the window looks different afterwards.
+    before = screen.screenshot(window, tmp_path / "no-focus.png").read_bytes()
+    screen.key("Tab")
+    time.sleep(0.3)
+    assert screen.screenshot(window, tmp_path / "deny-focused.png").read_bytes() != before, "no visible focus"
+    screen.key("Escape")
+    screen.wait_gone(window, DIALOG)
+    answer = reply.result(timeout=30)
+    assert answer["status"] == -1022
+    assert answer["reason"] == i18n.text("uz", "reasons", "consent_unanswered", site=site)
+    listed = json.loads(module_cli(isolated_module_dirs, "sites", "--json").stdout)
+    assert {"domain": site, "source": "denied"} not in listed
+
+
+def test_tab_then_enter_denies_and_sites_lists_journals_and_forgets_it(
+        desktop: tuple[XScreen, AgentProcess, ThreadPoolExecutor], isolated_module_dirs: Path) -> None:
+    screen, agent, _ = desktop
+    site = "https://deny.example.uz"
+    answer = ask(desktop, site, "Tab", "Return")  # the first Tab lands on "deny", which then shows its focus
+    # The page is told the person refused (in the person's language), not that an API key is invalid.
+    assert answer == {"success": False, "status": -1022,
+                      "reason": i18n.text("uz", "reasons", "consent_denied", site=site)}
+    assert "API" not in answer["reason"]
+    listed = json.loads(module_cli(isolated_module_dirs, "sites", "--json").stdout)
+    assert {"domain": site, "source": "denied"} in listed
+    journal = [json.loads(line) for line in module_cli(isolated_module_dirs, "journal", "--json").stdout.splitlines()]
+    assert [(e["site"], e["operation"], e["result"]) for e in journal if e["site"] == site] == [
+        (site, "consent", "denied")]
+    # Asked again only after the refusal is forgotten (while the agent runs).
+    assert agent.call("list_disks", plugin="pfx", origin=site)["status"] == -1022
+    assert not screen.find_windows(DIALOG)
+    forgot = module_cli(isolated_module_dirs, "sites", "forget", "deny.example.uz")
+    assert forgot.returncode == 0, forgot.stderr
+    assert module_cli(isolated_module_dirs, "sites", "forget", "deny.example.uz").returncode == 1
+    assert ask(desktop, site, "Tab", "Tab", "Return")["success"] is True
+    journal = [json.loads(line) for line in module_cli(isolated_module_dirs, "journal", "--json").stdout.splitlines()]
+    assert [e["result"] for e in journal if e["site"] == site] == ["denied", "denial_forgotten"]
 
 
 def test_allow_once_by_keyboard(desktop: tuple[XScreen, AgentProcess, ThreadPoolExecutor]) -> None:
-    assert ask(desktop, "https://three.example.uz", "Tab", "Return")["success"] is True
+    assert ask(desktop, "https://three.example.uz", "Tab", "Tab", "Return")["success"] is True
     screen, agent, _ = desktop
     assert agent.call("list_disks", plugin="pfx", origin="https://three.example.uz")["success"] is True
     assert not screen.find_windows(DIALOG)

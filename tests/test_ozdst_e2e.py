@@ -289,7 +289,8 @@ def test_wrong_password_is_asked_again(setup: Setup) -> None:
     key_id = load(setup, "oz2")
     setup.askpass.answer("Not-The-Passw0rd")
     reply = setup.agent.call("create_pkcs7", b64(DOCUMENT), key_id, "no", plugin="pkcs7")
-    assert reply == {"success": False, "status": -5000, "reason": "Ввод пароля отменен"}
+    assert reply == {"success": False, "status": -5000,
+                     "reason": "Пароль неверный (BadPaddingException): пароль ключа введён неверно 3 раз(а)."}
     assert [q.split()[:2] for q in setup.askpass.questions()] == [["password", "1"], ["password", "2"],
                                                                   ["password", "3"]]
 

@@ -190,7 +190,8 @@ def test_wrong_password_three_times_gives_5000(gui: Gui) -> None:
     seen: tuple[int, ...] = ()
     for _ in range(3):
         seen += (gui.answer("not-the-password", exclude=seen),)
-    assert reply.result(timeout=30) == {"success": False, "status": -5000, "reason": "Ввод пароля отменен"}
+    assert reply.result(timeout=30) == {"success": False, "status": -5000,
+                                        "reason": i18n.text("ru", "reasons", "password_wrong", tries=3)}
     assert len(set(seen)) == 3  # a fresh dialog each time, each one focused
 
 

@@ -22,8 +22,11 @@ from eimzo_agent.agent import Agent, build_agent
 from eimzo_agent.caller import Caller
 from eimzo_agent.config import AgentConfig
 from eimzo_agent.policy.approved_store import ApprovedDomainStore
-from eimzo_agent.policy.consent import CONSENT_FILE, SiteConsent
+from eimzo_agent.policy.consent import CONSENT_FILE, DENIED_FILE, SiteConsent
+from eimzo_agent.policy.journal import JOURNAL_FILE, Journal
 from eimzo_agent.protocol.calls import CallContext
+from eimzo_agent.protocol.errors import EimzoError
+from eimzo_agent.ui.prompt_queue import SerialPrompter
 from eimzo_agent.ui.prompter import NoPrompter, PromptRequest
 from eimzo_agent.ui.tray_menu import TrayModel
 
@@ -228,3 +231,53 @@ def test_agent_without_display_runs_without_tray(tmp_path: Path) -> None:
     assert process.returncode in (0, -15), stderr
     assert "no tray icon" in stderr
     assert "Traceback" not in stderr
+
+
+class Deny:
+    """The person at the keyboard, answering the consent question "deny"."""
+
+    async def ask(self, request: PromptRequest) -> str | None:
+        return "deny"
+
+
+def test_sites_the_person_refused_are_listed_and_can_ask_again(harness: Harness, agent: Agent,
+                                                               tmp_path: Path) -> None:
+    denied = ApprovedDomainStore(tmp_path / DENIED_FILE)
+    agent.consent = SiteConsent(ApprovedDomainStore(tmp_path / CONSENT_FILE), Deny(), denied=denied,
+                                journal=Journal(tmp_path / JOURNAL_FILE))
+    with pytest.raises(EimzoError) as refused:
+        asyncio.run(agent.consent.request(CallContext.from_origin("https://shop.example.uz"), "en"))
+    assert refused.value.reason_key == "consent_denied"
+    assert [i.text for i in harness.items("Refused sites")] == ["Let ask again: https://shop.example.uz"]
+    harness.click("Refused sites", "Let ask again: https://shop.example.uz")
+    assert agent.consent.denied() == [] and denied.load() == set()  # forgotten for good, not only in memory
+    assert "Refused sites" not in [i.text for i in harness.items()]
+    results = [(e.site, e.operation, e.result) for e in Journal(tmp_path / JOURNAL_FILE).entries()]
+    assert results == [("https://shop.example.uz", "consent", "denied"),
+                       ("https://shop.example.uz", "consent", "denial_forgotten")]
+
+
+class Cancel:
+    async def ask(self, request: PromptRequest) -> str | None:
+        return None
+
+
+def test_a_site_cooling_down_after_repeated_cancels_is_shown(key_root: Path, pystray: ModuleType) -> None:
+    config = AgentConfig(scan_system_locations=False, key_roots=[key_root], language="en")
+    agent = build_agent(config, prompter=SerialPrompter(Cancel()), verifiers=[AcceptAll()])
+    agent.passwords._timers = False
+    harness = Harness(agent, pystray)
+    assert harness.model.cooldowns() == []
+
+    async def cancel_three_times() -> None:
+        for _ in range(3):
+            with pytest.raises(EimzoError):
+                await agent.consent.request(CallContext.from_origin("https://shop.example.uz"), "en")
+
+    asyncio.run(cancel_three_times())
+    [line] = [i.text for i in harness.items() if i.text.startswith("Paused")]
+    # The registrable domain: every sub-domain of the site is paused with it (prompt_queue.py).
+    assert line.startswith("Paused after repeated cancels: example.uz, ") and line.endswith(" s left")
+    assert 55 <= int(line.split(", ")[1].split(" ")[0]) <= 60
+    assert not harness.item(line).enabled  # information, not an action
+    assert harness.model.tooltip().splitlines() == ["eimzo-agent: the signing agent is running", line]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,6 +21,17 @@ if TYPE_CHECKING:
 
 _CANCELLED = {Status.PASSWORD_CANCELLED, Status.OPERATION_CANCELLED}
 
+#: The wrong passwords of the signing attempt that runs in this task (the key unlocker counts them, whatever the
+#: outcome: a signature made after two wrong passwords shows them as well as a refusal does).
+_wrong_passwords: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("wrong_passwords", default=None)
+
+
+def count_wrong_password() -> None:
+    """One wrong password typed for the signing attempt being journaled (nothing when none is)."""
+    counter = _wrong_passwords.get()
+    if counter is not None:
+        counter[0] += 1
+
 
 @dataclass
 class SigningNote:
@@ -33,10 +45,15 @@ async def journaled(
 ) -> AsyncIterator[SigningNote]:
     note = SigningNote()
     result = "signed"
+    wrong = [0]
+    token = _wrong_passwords.set(wrong)
     try:
         yield note
     except EimzoError as exc:
-        result = "cancelled" if exc.status in _CANCELLED else f"failed:{exc.status}"
+        if exc.reason_key == "password_wrong":
+            result = "wrong_password"  # same -5000 as a cancel for the page; the reason and the journal tell apart
+        else:
+            result = "cancelled" if exc.status in _CANCELLED else f"failed:{exc.status}"
         raise
     except asyncio.CancelledError:
         result = "cancelled"  # the page went away before the signature was made
@@ -45,6 +62,7 @@ async def journaled(
         result = "failed:internal"
         raise
     finally:
+        _wrong_passwords.reset(token)
         if journal is not None:
             serial, owner = _identify(note.certificate, key.alias)
             journal.append(
@@ -56,6 +74,7 @@ async def journaled(
                     owner=owner,
                     content_sha256=hashlib.sha256(content).hexdigest(),
                     result=result,
+                    failed_attempts=wrong[0],
                 )
             )
 

@@ -1,5 +1,8 @@
 """The signing journal: one JSON line per signing attempt, so a person can see what was signed, when and for whom.
 
+It also holds the person's refusals of sites (operation "consent", result "denied", and "denial_forgotten" when
+undone), so a site that stopped working can be traced to a "deny" pressed by mistake.
+
 Append-only and flushed + fsynced per entry, so an entry survives the agent being killed right after a
 signature. It records the site, the operation, the certificate (serial and owner) and the SHA-256 of what was
 signed — never a password, a PIN or a key byte, and never the document itself.
@@ -29,7 +32,11 @@ class JournalEntry:
     certificate_serial: str  # lower-case hex, "" when unknown
     owner: str  # certificate CN (or the alias when the key file could not be opened)
     content_sha256: str  # hex SHA-256 of the signed content, "" when nothing was signed
-    result: str  # "signed", "cancelled", "failed:<status>"
+    #: "signed", "cancelled", "wrong_password" (the tries ran out), "failed:<status>"; consent: "denied",
+    #: "denial_forgotten"
+    result: str
+    #: Wrong passwords typed in this attempt (also when it then succeeded): password guessing shows up here.
+    failed_attempts: int = 0
 
 
 class Journal:

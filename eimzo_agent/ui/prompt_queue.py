@@ -86,6 +86,14 @@ class SerialPrompter:
     def pending(self, origin: str) -> int:
         return self._pending_origin.get(origin, 0)
 
+    def cooldowns(self) -> list[tuple[str, int]]:
+        """(domain, whole seconds left) for each domain refused after repeated cancels: the tray shows them.
+
+        Called from the tray's thread: the dict is copied in one step (atomic under the GIL) before iterating."""
+        now = self._clock()
+        blocked = dict(self._blocked_until)
+        return sorted((domain, math.ceil(until - now)) for domain, until in blocked.items() if until > now)
+
     def tracked_domains(self) -> int:
         """How many domains the queue holds counters for (bounded: idle ones are forgotten)."""
         return len(set(self._cancels) | set(self._blocked_until) | set(self._pending_domain))

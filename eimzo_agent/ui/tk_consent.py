@@ -1,7 +1,9 @@
 """The site-consent dialog: "<site> asks to use your signing keys" — allow once, always allow, or deny.
 
-Deny has the keyboard focus and Escape/closing the window also deny: a person who dismisses a question they did
-not expect must never have granted anything.
+The keyboard focus starts on no button, so Enter does nothing until the person has moved the focus (Tab) onto a
+button, which then shows its focus ring: a person typing into a page when the question pops up must neither grant
+(Enter on "allow") nor store a lasting denial (Enter on "deny") by a reflex keystroke. Escape and closing the
+window refuse this one request without remembering anything, so dismissing an unexpected question never grants.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ def build_consent_dialog(root: tk.Tk, finish: Callable[[str | None], None], requ
     )
     row = ttk.Frame(outer)
     row.pack(fill="x")
-    # Tab order: deny, once, always; packed right to left so "deny" sits at the far right as "cancel" does.
-    deny = ttk.Button(row, text=t("consent_deny"), command=lambda: finish("deny"), default="active")
+    # Tab order: deny, once, always (the first Tab lands on the answer that grants nothing); packed right to left
+    # so "deny" sits at the far right as "cancel" does. No button is the default one (no default="active"):
+    # a default button reads as "Enter does this".
+    deny = ttk.Button(row, text=t("consent_deny"), command=lambda: finish("deny"))
     once = ttk.Button(row, text=t("consent_once"), command=lambda: finish("once"))
     buttons = [(deny, "deny"), (once, "once")]
     deny.pack(side="right")
@@ -46,5 +50,8 @@ def build_consent_dialog(root: tk.Tk, finish: Callable[[str | None], None], requ
         always.pack(side="right", padx=(0, 8))
         buttons.append((always, "always"))
     for button, answer in buttons:
+        # Enter answers only on the button that visibly has the focus (ttk's clam theme draws its focus ring).
         button.bind("<Return>", lambda _e, a=answer: finish(a))
-    return deny
+        button.bind("<KP_Enter>", lambda _e, a=answer: finish(a))
+    # The window itself takes the focus (so keys reach the dialog, not the browser) but no button does.
+    return outer

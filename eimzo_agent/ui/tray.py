@@ -139,7 +139,7 @@ class Tray:
                 self._shown_state = state
                 try:
                     if self.has_menu:  # GTK/AppIndicator/Windows show the title as a tooltip, in any script
-                        self.icon.title = self.model.t("tooltip")
+                        self.icon.title = self.model.tooltip()
                     self.icon.update_menu()
                 except Exception as exc:  # the backend may not be running (yet, or any more)
                     log.debug("tray menu update: %s", exc)

@@ -1,8 +1,10 @@
 """What the tray menu holds and does, independent of any tray library (so it is testable anywhere).
 
-Status page, the keys the agent sees, the sites allowed by API key (each can be revoked), the remembered
-passwords (forget all), the language, about, quit. `tray.py` turns these entries into a pystray menu, or into a
-Tk pop-up menu where the tray backend has no menus of its own (plain X11).
+Status page, the keys the agent sees, the sites allowed by API key or the person (each can be revoked), the sites
+the person refused (each can be allowed to ask again), sites whose questions are paused after repeated cancels,
+the remembered passwords (forget all), the language (remembered across restarts), about, quit. `tray.py` turns
+these entries into a pystray menu, or into a Tk pop-up menu where the tray backend has no menus of its own (plain
+X11).
 """
 
 from __future__ import annotations
@@ -21,12 +23,24 @@ if TYPE_CHECKING:
     from eimzo_agent.ui.remember import PasswordMemory
 
 
+class Refusals(Protocol):
+    """The person's "deny" answers (policy/consent.py's SiteConsent)."""
+
+    def denied(self) -> list[str]: ...
+
+    def forget_denial(self, site: str) -> bool: ...
+
+
 class TraySubject(Protocol):
     """What the tray shows and changes: the person's own settings, nothing of the agent's insides."""
 
     #: The person's language (the tray's choice; a site may have chosen another for its own pages).
     language: str
     passwords: PasswordMemory
+    #: The person's consent answers; None when unknown sites are simply refused.
+    consent: Refusals | None
+    #: The prompt queue: its `cooldowns()` (when it has them) names the sites paused after repeated cancels.
+    prompter: object
 
     def disks(self) -> list[Disk]: ...
 
@@ -99,15 +113,32 @@ class TrayModel:
 
     def state(self) -> tuple[object, ...]:
         """Everything the menu shows: when this changes, the menu is rebuilt."""
-        return (self.agent.language, tuple(self.keys), tuple(self.allowed_sites()), len(self.agent.passwords))
+        return (self.agent.language, tuple(self.keys), tuple(self.allowed_sites()), len(self.agent.passwords),
+                tuple(self.denied_sites()), tuple(self.cooldowns()))
 
     def allowed_sites(self) -> list[str]:
         return self.agent.allowed_sites()
+
+    def denied_sites(self) -> list[str]:
+        return self.agent.consent.denied() if self.agent.consent is not None else []
+
+    def cooldowns(self) -> list[tuple[str, int]]:
+        """(site, seconds left) for each site whose questions are refused after repeated cancels."""
+        cooldowns = getattr(self.agent.prompter, "cooldowns", None)
+        return cooldowns() if callable(cooldowns) else []
+
+    def tooltip(self) -> str:
+        """The icon's title: that the agent runs, and which sites are paused (seen without opening the menu)."""
+        lines = [self.t("tooltip")] + [self.t("cooldown", domain=d, seconds=s) for d, s in self.cooldowns()]
+        return "\n".join(lines)
 
     def entries(self) -> list[Entry]:
         t = self.t
         keys = tuple(Entry(t("key_expired_mark", name=k.name) if k.expired else k.name) for k in self.keys)
         sites = tuple(Entry(t("revoke", domain=d), self._revoker(d)) for d in self.allowed_sites())
+        denied = tuple(Entry(t("forget_denial", domain=d), self._denial_forgetter(d)) for d in self.denied_sites())
+        # A disabled line per paused site: the person sees why a site's signing is refused right now.
+        paused = [Entry(t("cooldown", domain=d, seconds=s)) for d, s in self.cooldowns()]
         remembered = len(self.agent.passwords)
         languages = tuple(
             Entry(t(f"lang_{lang}"), self._language_setter(lang), checked=self.agent.language == lang)
@@ -118,6 +149,8 @@ class TrayModel:
             SEPARATOR,
             Entry(t("keys"), children=keys or (Entry(t("keys_none")),)),
             Entry(t("sites"), children=sites or (Entry(t("sites_none")),)),
+            *([Entry(t("denied_sites"), children=denied)] if denied else []),
+            *paused,
             Entry(t("remembered", count=remembered)),
             Entry(t("forget_all"), self.forget_passwords if remembered else None),
             SEPARATOR,
@@ -148,6 +181,13 @@ class TrayModel:
                 log.info("tray: %s may no longer use the signing keys", site)
 
         return revoke
+
+    def _denial_forgetter(self, site: str) -> Callable[[], None]:
+        def forget() -> None:
+            if self.agent.consent is not None and self.agent.consent.forget_denial(site):
+                log.info("tray: %s may ask again to use the signing keys", site)
+
+        return forget
 
     def _language_setter(self, lang: str) -> Callable[[], None]:
         def choose() -> None:
