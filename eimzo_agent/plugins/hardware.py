@@ -132,7 +132,7 @@ class TokenService:
         store = self.store
         token_key = await self.find(key)
         label = f"{key_label(token_key.alias)} — {token_key.token.label}"
-        attempt, changed_under_us = 1, False
+        attempt, changed_under_us, wrong = 1, False, 0
         while attempt <= self.tries:
             state = await self._pin_state(token_key)
             final = state is PinState.FINAL_TRY or changed_under_us
@@ -157,8 +157,11 @@ class TokenService:
                         continue
                     if exc.kind is not TokenErrorKind.WRONG_PIN:
                         raise _token_error(exc) from None
+                    wrong += 1
             attempt += 1
         await self._pin_state(token_key)  # a PIN locked by the last wrong try says so, not "cancelled"
+        if wrong:  # as for key files: E-IMZO's status, a reason the vendor's client shows as a wrong password
+            raise EimzoError(Status.PASSWORD_CANCELLED, "pin_wrong", tries=wrong)
         raise EimzoError(Status.PASSWORD_CANCELLED, "password_cancelled")
 
     async def _pin_state(self, key: TokenKey) -> PinState:
