@@ -184,3 +184,17 @@ def test_the_admin_guide_example_works_as_written_with_the_dialog(tmp_path: Path
             assert reply["success"] is True, reply
         finally:
             agent.stop()
+
+
+def test_the_linux_packages_admin_file_passes_the_check_it_names(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[1] / "service_installers" / "linux" / "eimzo-agent" / "config.toml"
+    assert "eimzo-agent config check" in shipped.read_text()
+    result = cli("config", "check", "--config", str(settings(tmp_path, "")),
+                 env={"EIMZO_AGENT_SYSTEM_CONFIG": str(shipped)})
+    assert result.returncode == 0 and result.stdout.startswith("OK"), result
+    # Every example value in it, uncommented, is valid too (an admin removes the "#" as the file says).
+    uncommented = re.sub(r"(?m)^# ?([a-z_]+ = .*)$", r"\1", shipped.read_text())
+    assert "allowed_domains = [" in uncommented
+    result = cli("config", "check", "--config", str(settings(tmp_path, "")),
+                 env={"EIMZO_AGENT_SYSTEM_CONFIG": str(settings(tmp_path, uncommented, "admin.toml"))})
+    assert result.returncode == 0 and result.stdout.startswith("OK"), result
