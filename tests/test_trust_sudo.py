@@ -35,7 +35,7 @@ as_user() {
 }
 as_sudo() {  # what `sudo eimzo-agent ...` leaves: root's HOME, the SUDO_* variables, no XDG folders
   env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$roothome" LANG=C.UTF-8 SUDO_USER="$user" SUDO_UID="$uid" \
-    SUDO_GID="$gid" EIMZO_AGENT_SYSTEM_CONFIG=/nonexistent "$PYTHON_ROOT" -m eimzo_agent "$@"
+    SUDO_GID="$gid" EIMZO_AGENT_SYSTEM_CONFIG=/dev/null PYTHONDONTWRITEBYTECODE=1 "$PYTHON_ROOT" -m eimzo_agent "$@"
 }
 as_sudo trust install >"$out/1.out" 2>"$out/1.err"; echo $? >"$out/1.rc"
 find "$uhome" "$roothome" /usr/local/share/ca-certificates -mindepth 1 >"$out/1.files"
