@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import queue
-import shutil
 import struct
 import subprocess
 import threading
@@ -29,6 +28,7 @@ from typing import Any
 
 import pytest
 from agent_harness import AgentProcess, make_askpass, start_agent
+from needs import require_browser_tools
 
 from eimzo_agent.dev.demo import DEMO_PASSWORD
 
@@ -37,7 +37,6 @@ SCRIPT = REPO / "tests" / "browser" / "e2e.mjs"
 COMPAT_PAGE = REPO / "tests" / "browser" / "compat-page.html"
 SANDBOX_PAGE = REPO / "tests" / "browser" / "sandbox-page.html"
 NULL_KEY = json.loads((REPO / "tests" / "data" / "eimzo-kat.json").read_text())["eimzo_api_keys"]["keys"]["null"]
-CHROMIUM = Path("/usr/bin/chromium")
 TEXT = "Shartnoma № 17: ijara to'lovi 1 200 000 so'm. Договор аренды. Qaraqalpaqsha: ǵ ń ú."
 #: A binary document (not valid UTF-8), as a chosen file would be.
 FILE_BYTES = bytes(range(256)) * 40 + "\nariza.pdf — ариза\n".encode()
@@ -56,15 +55,6 @@ class BrowserRun:
     #: What the agent asked the person (askpass log lines "<kind> <attempt> <site>").
     questions: list[str]
 
-
-def _missing_tool() -> str | None:
-    if shutil.which("node") is None:
-        return "node"
-    if not CHROMIUM.exists():
-        return str(CHROMIUM)
-    if not (REPO / "node_modules" / "playwright-core" / "package.json").is_file():
-        return "node_modules/playwright-core (npm ci)"
-    return None
 
 
 class _Portal(BaseHTTPRequestHandler):
@@ -139,11 +129,7 @@ def _drive(process: subprocess.Popen[str], agent: AgentProcess, deadline: float)
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, screenshot_dir: Path) -> Iterator[BrowserRun]:
-    missing = _missing_tool()
-    if missing:
-        if os.environ.get("EIMZO_AGENT_SKIP_BROWSER") == "1":
-            pytest.skip(f"browser tests skipped (EIMZO_AGENT_SKIP_BROWSER=1; missing {missing})")
-        pytest.fail(f"the browser tests need {missing}: run `bash scripts/bootstrap.sh --test`")
+    require_browser_tools()
     started = time.monotonic()
     tmp = tmp_path_factory.mktemp("browser")
     home = tmp / "home"

@@ -48,6 +48,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from needs import require_browser_tools, skip_or_fail_on_ci
 
 from eimzo_agent.deploy.browser_policy import chromium_policy, parse_sites
 from eimzo_agent.dev.demo import DEMO_PASSWORD
@@ -56,7 +57,6 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "tests" / "browser" / "lna.mjs"
 PAGE = REPO / "tests" / "browser" / "lna-portal.html"
 CLIENT = REPO / "browser_js" / "eimzo-agent.mjs"
-CHROMIUM = Path("/usr/bin/chromium")
 #: Where Debian's Chromium reads managed policy, and the folder of the package that always exists.
 POLICY_DIR = Path("/etc/chromium/policies/managed")
 CHROMIUM_ETC = Path("/etc/chromium")
@@ -77,16 +77,6 @@ class LnaRun:
     policy_source: Path
     seconds: float
 
-
-def _missing_tool() -> str | None:
-    for tool in ("node", "unshare", "openssl"):
-        if shutil.which(tool) is None:
-            return tool
-    if not CHROMIUM.exists():
-        return str(CHROMIUM)
-    if not (REPO / "node_modules" / "playwright-core" / "package.json").is_file():
-        return "node_modules/playwright-core (npm ci)"
-    return None
 
 
 def _namespace_command() -> list[str] | None:
@@ -177,14 +167,10 @@ def _environment(home: Path, tmp: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LnaRun]:
-    missing = _missing_tool()
-    if missing:
-        if os.environ.get("EIMZO_AGENT_SKIP_BROWSER") == "1":
-            pytest.skip(f"browser tests skipped (EIMZO_AGENT_SKIP_BROWSER=1; missing {missing})")
-        pytest.fail(f"the browser tests need {missing}: run `bash scripts/bootstrap.sh --test`")
+    require_browser_tools("unshare", "openssl")
     namespace = _namespace_command()
     if namespace is None:
-        pytest.skip("no private mount namespace for this user (not root, and user namespaces are disabled)")
+        skip_or_fail_on_ci("no private mount namespace for this user (not root, and user namespaces are disabled)")
     started = time.monotonic()
     tmp = tmp_path_factory.mktemp("lna")
     home = tmp / "home"

@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import socket
 import struct
 import subprocess
@@ -34,6 +33,7 @@ from typing import Any
 
 import pytest
 from agent_harness import http_exchange, make_askpass, start_agent
+from needs import require_browser_tools, skip_or_fail_on_ci
 
 from eimzo_agent.dev.demo import DEMO_PASSWORD
 
@@ -41,7 +41,6 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "js-client.md"
 SCRIPT = REPO / "tests" / "browser" / "js-client-doc.mjs"
 CLIENT = REPO / "browser_js" / "eimzo-agent.mjs"
-CHROMIUM = Path("/usr/bin/chromium")
 BUDGET_SECONDS = 90
 
 
@@ -116,16 +115,6 @@ def inside(config_file: Path) -> int:
 
 # --- the tests -----------------------------------------------------------------------------------------------------
 
-def _missing_tool() -> str | None:
-    for tool in ("node", "unshare", "openssl"):
-        if shutil.which(tool) is None:
-            return tool
-    if not CHROMIUM.exists():
-        return str(CHROMIUM)
-    if not (REPO / "node_modules" / "playwright-core" / "package.json").is_file():
-        return "node_modules/playwright-core (npm ci)"
-    return None
-
 
 def _namespace_command() -> list[str] | None:
     """unshare's arguments for a private network namespace, or None when this user cannot have one."""
@@ -135,15 +124,10 @@ def _namespace_command() -> list[str] | None:
 
 
 def test_the_ten_lines_example_signs_on_localhost_as_written(tmp_path_factory: pytest.TempPathFactory) -> None:
-    missing = _missing_tool()
-    if missing:
-        if os.environ.get("EIMZO_AGENT_SKIP_BROWSER") == "1":
-            pytest.skip(f"browser tests skipped (EIMZO_AGENT_SKIP_BROWSER=1; missing {missing})")
-        pytest.fail(f"this test needs {missing}: run `bash scripts/bootstrap.sh --test`")
+    require_browser_tools("unshare", "openssl")
     namespace = _namespace_command()
     if namespace is None:
-        reason = "no private network namespace for this user (unshare --user --net refused)"
-        pytest.fail(reason) if os.environ.get("CI") == "true" else pytest.skip(reason)
+        skip_or_fail_on_ci("no private network namespace for this user (unshare --user --net refused)")
     started = time.monotonic()
     tmp_path = tmp_path_factory.mktemp("jsdoc")  # short: Chromium's socket path under TMPDIR has a length limit
     example = ten_lines()

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from needs import skip_or_fail_on_ci
 from other_user import other_user, scratch_dir
 
 from eimzo_agent.trust import SYSTEM_CA_PATH
@@ -55,7 +55,7 @@ def test_sudo_trust_install_uses_the_invoking_users_ca(tmp_path: Path) -> None:
     user = other_user()
     if shutil.which("unshare") is None or shutil.which("update-ca-certificates") is None:
         missing = "needs unshare (util-linux) and update-ca-certificates (ca-certificates)"
-        pytest.fail(missing) if os.environ.get("CI") == "true" else pytest.skip(missing)
+        skip_or_fail_on_ci(missing)
     with scratch_dir() as out, scratch_dir() as root_home:
         result = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "sh", "-c", SCRIPT, "sh", str(out), user.name,
