@@ -35,22 +35,18 @@ def run(args: argparse.Namespace) -> int:
     }
     denied = ApprovedDomainStore(user_data_path() / DENIED_FILE)
     if args.action == "forget":
-        if not args.domain:
-            print("eimzo-agent: name the refused site, e.g. `eimzo-agent sites forget portal.example.uz`",
-                  file=sys.stderr)
+        domain = _named_site(args, "the refused site")
+        if domain is None:
             return 2
-        domain = args.domain.strip().lower()
         # The agent's own code path (file and journal), so the running agent and this command agree.
         refusals = SiteConsent(None, None, denied=denied, journal=Journal(user_data_path() / JOURNAL_FILE))
         found = refusals.forget_denial(domain)
         print(f"forgot your refusal of {domain}: it may ask again" if found else f"{domain} was not refused")
         return 0 if found else 1
     if args.action == "revoke":
-        if not args.domain:
-            print("eimzo-agent: name the site to revoke, e.g. `eimzo-agent sites revoke portal.example.uz`",
-                  file=sys.stderr)
+        domain = _named_site(args, "the site to revoke")
+        if domain is None:
             return 2
-        domain = args.domain.strip().lower()
         targets = revocation_targets(domain)
         found = False
         for store in stores.values():
@@ -80,3 +76,11 @@ def run(args: argparse.Namespace) -> int:
         blocked = " (blocked by the administrator's settings)" if row.get("blocked_by_admin") else ""
         print(f"{row['domain']:40} {row['source']}{blocked}")
     return 0
+
+
+def _named_site(args: argparse.Namespace, what: str) -> str | None:
+    """The site a `forget` or `revoke` names (lower case), or None after saying how to name it."""
+    if not args.domain:
+        print(f"eimzo-agent: name {what}, e.g. `eimzo-agent sites {args.action} portal.example.uz`", file=sys.stderr)
+        return None
+    return str(args.domain).strip().lower()
