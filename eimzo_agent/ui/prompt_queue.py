@@ -26,7 +26,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from eimzo_agent.ui.prompter import ChangePrompter, PasswordChange, Prompter, PromptRequest
+from eimzo_agent.ui.prompter import (
+    ChangePrompter,
+    EnrollChoice,
+    EnrollPrompter,
+    PasswordChange,
+    Prompter,
+    PromptRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,11 @@ class SerialPrompter:
         """True when the inner prompter asks current, new and repeated password in one dialog."""
         return isinstance(self.inner, ChangePrompter) and self.inner.supports_change
 
+    @property
+    def supports_enroll(self) -> bool:
+        """True when the inner prompter asks the disk and the new password in one dialog."""
+        return isinstance(self.inner, EnrollPrompter) and self.inner.supports_enroll
+
     def pending(self, origin: str) -> int:
         return self._pending_origin.get(origin, 0)
 
@@ -106,6 +118,12 @@ class SerialPrompter:
         if not isinstance(inner, ChangePrompter):
             raise TypeError(f"{type(inner).__name__} has no combined change-password dialog")
         return await self._run(request, lambda: inner.ask_change(request))
+
+    async def ask_enroll(self, request: PromptRequest) -> EnrollChoice | None:
+        inner = self.inner
+        if not isinstance(inner, EnrollPrompter):
+            raise TypeError(f"{type(inner).__name__} has no combined enrollment dialog")
+        return await self._run(request, lambda: inner.ask_enroll(request))
 
     async def _run(self, request: PromptRequest, show: Callable[[], Awaitable[T | None]]) -> T | None:
         caller = request.caller

@@ -25,11 +25,14 @@ log = logging.getLogger(__name__)
 #: "change_password" = one dialog asking current, new and repeated password (`ask_change`).
 #: "consent" = may this site use the signing keys at all? (policy/consent.py); answers "once", "always", "deny".
 #: "choose_key" = which of several token keys to use (create_pkcs7 with "ckc"/"baikey"); answers its number (1…).
+#: "choose_disk" = where a new key file goes (enrollment); `choices` are the disks, answers its number (1…).
+#: "enroll" = one dialog asking the disk and the new key password twice (`ask_enroll`).
 PromptKind = Literal["password", "new_password", "repeat_new_password", "pin", "change_password", "consent",
-                     "choose_key"]
+                     "choose_key", "choose_disk", "enroll"]
 #: "read_certificates" = x509.get_certificate_chain: the certificates in a .pfx are usually encrypted too.
+#: "enroll" = a new key pair is being written to a disk as a .pfx (pki.enroll_pfx_step1, pfx.save_pfx).
 Operation = Literal["sign", "cosign", "verify_password", "change_password", "read_certificates",
-                    "login", "consent"]
+                    "login", "consent", "enroll"]
 
 #: An askpass program answers with one line; anything longer is not a password.
 MAX_ANSWER_BYTES = 4096
@@ -139,6 +142,16 @@ class PasswordChange:
     new: str
 
 
+@dataclass(frozen=True, repr=False)
+class EnrollChoice:
+    """The enrollment dialog's answer: the disk (one of the request's `choices`, by its text) and the new password,
+    already typed twice alike. The plugin still checks E-IMZO's password rules (an askpass answer is not checked
+    by any dialog)."""
+
+    disk: str
+    password: str
+
+
 class Prompter(Protocol):
     async def ask(self, request: PromptRequest) -> str | None:
         """The typed secret (maybe an `Answer`), or None when the person cancelled (or no one can be asked)."""
@@ -155,6 +168,19 @@ class ChangePrompter(Prompter, Protocol):
 
     async def ask_change(self, request: PromptRequest) -> PasswordChange | None:
         """Both passwords, the new one already typed twice alike; None when the person cancelled."""
+
+
+@runtime_checkable
+class EnrollPrompter(Prompter, Protocol):
+    """A prompter that asks the disk for a new key and its new password (twice) in one dialog (the Tk dialog can;
+    askpass programs get "choose_disk", "new_password" and "repeat_new_password" one after another instead).
+    `supports_enroll` says whether it really can (a queue in front of an askpass program cannot)."""
+
+    @property
+    def supports_enroll(self) -> bool: ...
+
+    async def ask_enroll(self, request: PromptRequest) -> EnrollChoice | None:
+        """The chosen disk and the new password; None when the person cancelled."""
 
 
 class AskpassPrompter:
