@@ -341,3 +341,15 @@ def test_every_language_has_the_doctors_texts_with_the_same_placeholders() -> No
         assert set(texts) == set(reference), lang
         for key, template in reference.items():
             assert set(re.findall(r"{(\w+)}", texts[key])) == set(re.findall(r"{(\w+)}", template)), (lang, key)
+
+
+def test_askpass_program_that_cannot_run_is_blocking(setup: Setup) -> None:
+    # An agent with this setting starts, and then every password question silently comes back "cancelled".
+    missing = setup.folder / "no-such-askpass"
+    not_executable = setup.folder / "askpass.txt"
+    not_executable.write_text("#!/bin/sh\necho secret\n")
+    for program in (missing, not_executable):
+        code, report = setup.doctor(setup.config(extra=f'[ui]\naskpass = "{program}"\n'))
+        prompter = check(report, "prompter")
+        assert code == 1 and prompter["status"] == "blocking", prompter
+        assert str(program) in prompter["message"] and "askpass" in prompter["fix"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import getpass
 import os
+import shutil
 import socket
 import sys
 from collections import Counter
@@ -141,6 +142,11 @@ class _Doctor:
         askpass = os.environ.get(ENV_ASKPASS) or self.config.askpass
         display = display_available()
         details = {"askpass": askpass, "display": display}
+        if askpass and shutil.which(askpass) is None:
+            # The agent would start, and every question would come back "cancelled": the page says the person
+            # cancelled, the person saw nothing. Blocking, as nothing can be signed.
+            return Check("prompter", Status.BLOCKING, self.t("prompter_askpass_broken", program=askpass),
+                         self.t("prompter_askpass_broken_fix"), details)
         if askpass:
             return Check("prompter", Status.OK, self.t("prompter_ok", how=self.t("prompter_askpass", program=askpass)),
                          "", details)
