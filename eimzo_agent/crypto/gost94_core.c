@@ -44,19 +44,33 @@ gost94_prepare(void)
 
 #define F(x) (T[0][(x) & 0xff] ^ T[1][((x) >> 8) & 0xff] ^ T[2][((x) >> 16) & 0xff] ^ T[3][(x) >> 24])
 
-/* GOST 28147-89 encryption of one block (N1 = low word). Rounds alternate the half they update instead of
- * swapping; after 32 rounds the halves come out exchanged, which is the cipher's output order. */
-static uint64_t
-encrypt(const uint32_t k[8], uint64_t block)
+/* GOST 28147-89 encryption of the four blocks of a step, each under its own key (N1 = low word). Rounds alternate
+ * the half they update instead of swapping; after 32 rounds the halves come out exchanged, which is the cipher's
+ * output order.
+ *
+ * Why four at once: one encryption is a chain of 32 dependent rounds (add, four table loads, XORs), so a single
+ * one leaves the CPU waiting on each round's loads; the step's four encryptions are independent, and interleaving
+ * them lets their loads overlap. This is most of the hash's speed (docs/performance.md). */
+#define ROUND4(dst, src, j) \
+    do { \
+        for (int n = 0; n < 4; n++) dst[n] ^= F(src[n] + k[n][j]); \
+    } while (0)
+
+static void
+encrypt4(const uint32_t k[4][8], const uint64_t in[4], uint64_t out[4])
 {
-    uint32_t a = (uint32_t)block, b = (uint32_t)(block >> 32);
-    for (int i = 0; i < 3; i++) {
-        b ^= F(a + k[0]); a ^= F(b + k[1]); b ^= F(a + k[2]); a ^= F(b + k[3]);
-        b ^= F(a + k[4]); a ^= F(b + k[5]); b ^= F(a + k[6]); a ^= F(b + k[7]);
+    uint32_t a[4], b[4];
+    for (int n = 0; n < 4; n++) {
+        a[n] = (uint32_t)in[n];
+        b[n] = (uint32_t)(in[n] >> 32);
     }
-    b ^= F(a + k[7]); a ^= F(b + k[6]); b ^= F(a + k[5]); a ^= F(b + k[4]);
-    b ^= F(a + k[3]); a ^= F(b + k[2]); b ^= F(a + k[1]); a ^= F(b + k[0]);
-    return (uint64_t)b | (uint64_t)a << 32;
+    for (int i = 0; i < 3; i++) {
+        ROUND4(b, a, 0); ROUND4(a, b, 1); ROUND4(b, a, 2); ROUND4(a, b, 3);
+        ROUND4(b, a, 4); ROUND4(a, b, 5); ROUND4(b, a, 6); ROUND4(a, b, 7);
+    }
+    ROUND4(b, a, 7); ROUND4(a, b, 6); ROUND4(b, a, 5); ROUND4(a, b, 4);
+    ROUND4(b, a, 3); ROUND4(a, b, 2); ROUND4(b, a, 1); ROUND4(a, b, 0);
+    for (int n = 0; n < 4; n++) out[n] = (uint64_t)b[n] | (uint64_t)a[n] << 32;
 }
 
 /* Transformation P: subkey j takes byte j of each 64-bit word of w. */
@@ -78,22 +92,33 @@ transform_a(uint64_t y[4])
     y[0] = y[1]; y[1] = y[2]; y[2] = y[3]; y[3] = t;
 }
 
-/* psi^n applied to 16 16-bit words held at w[0..15]: each step appends the feedback word, so the result ends up
- * at w[n..n+15]. w must have room for n + 16 words. */
+/* The mixing function psi on 16 16-bit words kept in four 64-bit words (word i = lane i % 4 of x[i / 4], the
+ * order words64 already has): one step appends w16 = w0 ^ w1 ^ w2 ^ w3 ^ w12 ^ w15 and drops w0.
+ *
+ * Why in registers and four steps at once: psi^61 was a quarter of the hash's work done one 16-bit word at a time
+ * through memory. Four new words need only old words except through the w15 term, which chains each new word to
+ * the one before; so the other five terms are XORed for all four lanes in one 64-bit operation, and the chain is a
+ * prefix XOR over the lanes (two shifts). With the state in registers this lifts the hash past librhash
+ * (docs/performance.md); it needs no particular byte order. */
 static void
-psi_steps(uint16_t *w, int n)
+psi4(uint64_t x[4])
 {
-    for (int i = 0; i < n; i++) {
-        w[i + 16] = w[i] ^ w[i + 1] ^ w[i + 2] ^ w[i + 3] ^ w[i + 12] ^ w[i + 15];
-    }
+    uint64_t a = x[0], b = x[1], d = x[3];
+    uint64_t y = a ^ (a >> 16 | b << 48) ^ (a >> 32 | b << 32) ^ (a >> 48 | b << 16) ^ d ^ (d >> 48);
+    y ^= y << 16;
+    y ^= y << 32;
+    x[0] = b; x[1] = x[2]; x[2] = d; x[3] = y;
 }
 
 static void
-words64_to_16(const uint64_t in[4], uint16_t out[16])
+psi1(uint64_t x[4])
 {
-    for (int i = 0; i < 16; i++) {
-        out[i] = (uint16_t)(in[i / 4] >> (16 * (i % 4)));
-    }
+    uint64_t a = x[0], d = x[3];
+    uint64_t w16 = (a ^ a >> 16 ^ a >> 32 ^ a >> 48 ^ d ^ d >> 48) & 0xffff;
+    x[0] = a >> 16 | x[1] << 48;
+    x[1] = x[1] >> 16 | x[2] << 48;
+    x[2] = x[2] >> 16 | d << 48;
+    x[3] = d >> 16 | w16 << 48;
 }
 
 /* The step function: H = psi^61(H ^ psi(M ^ psi^12(S))), S = four encryptions of H's words under keys from
@@ -102,9 +127,7 @@ static void
 compress(uint64_t h[4], const uint64_t m[4])
 {
     uint64_t u[4], v[4], w[4], s[4];
-    uint32_t k[8];
-    uint16_t buf[16 + 61];
-    uint16_t mw[16], hw[16];
+    uint32_t k[4][8];
 
     memcpy(u, h, sizeof u);
     memcpy(v, m, sizeof v);
@@ -118,22 +141,17 @@ compress(uint64_t h[4], const uint64_t m[4])
             transform_a(v);
         }
         for (int j = 0; j < 4; j++) w[j] = u[j] ^ v[j];
-        subkeys(w, k);
-        s[i] = encrypt(k, h[i]);
+        subkeys(w, k[i]);
     }
+    encrypt4(k, h, s);
 
-    words64_to_16(s, buf);
-    words64_to_16(m, mw);
-    words64_to_16(h, hw);
-    psi_steps(buf, 12);
-    for (int i = 0; i < 16; i++) buf[i] = buf[i + 12] ^ mw[i];
-    psi_steps(buf, 1);
-    for (int i = 0; i < 16; i++) buf[i] = buf[i + 1] ^ hw[i];
-    psi_steps(buf, 61);
-    for (int i = 0; i < 4; i++) {
-        const uint16_t *p = buf + 61 + 4 * i;
-        h[i] = (uint64_t)p[0] | (uint64_t)p[1] << 16 | (uint64_t)p[2] << 32 | (uint64_t)p[3] << 48;
-    }
+    for (int i = 0; i < 3; i++) psi4(s);  /* psi^12 */
+    for (int j = 0; j < 4; j++) s[j] ^= m[j];
+    psi1(s);
+    for (int j = 0; j < 4; j++) s[j] ^= h[j];
+    for (int i = 0; i < 15; i++) psi4(s);  /* psi^61 = psi^60, then one step */
+    psi1(s);
+    memcpy(h, s, sizeof s);
 }
 
 static uint64_t
