@@ -120,6 +120,8 @@ async def _serve(config: AgentConfig, demo: DemoKeys | None) -> int:
     if tray is not None:
         tray.stop()
     await server.close()
+    # Remembered passwords and the keys opened with them go with the agent, not with the process's last breath.
+    agent.passwords.forget_all()
     return 0
 
 

@@ -12,6 +12,7 @@ and every kept password expires within the admin's cap.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -112,8 +113,15 @@ class KeyUnlocker:
         origin = caller.origin if not caller.opaque else None
         can_remember = ask is None and operation in REMEMBERABLE and bool(origin) and self.remember_max_seconds > 0
         if can_remember and origin is not None:
+            fingerprint = hashlib.sha256(data).digest()
+            kept = self.passwords.recall_unlocked(origin, memory_key(key), fingerprint)
+            if kept is not None:  # the person's "remember" is in force: sign at key speed, no decryption
+                unlocked, password = kept
+                if isinstance(unlocked, UnlockedKey):
+                    return unlocked, password
             opened = await self._open_with_remembered(origin, key, data)
             if opened is not None:
+                self.passwords.keep_unlocked(origin, memory_key(key), fingerprint, opened[0])
                 return opened
         owner = owner_details(key.alias)
         preview = None
@@ -151,6 +159,7 @@ class KeyUnlocker:
             if can_remember and origin is not None and remember_seconds:
                 self.passwords.remember(origin, memory_key(key), password,
                                         min(remember_seconds, self.remember_max_seconds))
+                self.passwords.keep_unlocked(origin, memory_key(key), hashlib.sha256(data).digest(), opened)
             return opened, str(password)
         # E-IMZO's -5000 status stays, but the reason says "wrong password" in words the vendor's e-imzo-init.js
         # already maps to "Пароль неверный." (it looks for "BadPaddingException"): not the same as a cancel.

@@ -119,8 +119,11 @@ class PfxPlugin:
         return {"keyId": key_id, "type": PFX_KEY_STORE}
 
     async def unload_key(self, call: Call) -> dict[str, Any]:
-        if not self.sessions.remove(call.arg("pfxId"), call.caller.origin):
+        key = self.sessions.get(call.arg("pfxId"), call.caller.origin)
+        if key is None or not self.sessions.remove(call.arg("pfxId"), call.caller.origin):
             raise EimzoError(Status.KEY_ID_TYPE_NOT_FOUND, "key_id_type_not_found", type=PFX_KEY_STORE)
+        if call.caller.origin:  # the page is done with the key: let go of the decrypted copy (the password stays)
+            self.passwords.drop_unlocked(call.caller.origin, memory_key(key))
         return {}
 
     async def verify_password(self, call: Call) -> dict[str, Any]:

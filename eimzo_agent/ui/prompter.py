@@ -191,6 +191,8 @@ class AskpassPrompter:
     it is in the environment, which only the same user can read: EIMZO_AGENT_PROMPT (the full text), and its
     parts EIMZO_AGENT_PROMPT_KIND, _SITE, _KEY, _OPERATION, _ATTEMPT, and `details_env`'s _OWNER…,
     _KEY_VALIDITY, _DOCUMENT…, _LANGUAGE, _PIN_STATE, so scripts can decide without parsing translated text.
+    EIMZO_AGENT_REMEMBER_MAX (seconds) is set when the password may be remembered for the site; the program then
+    may print `remember=SECONDS` on a second line.
     """
 
     def __init__(self, program: str, timeout: float = 300.0) -> None:
@@ -208,6 +210,7 @@ class AskpassPrompter:
             EIMZO_AGENT_CHOICES="\n".join(request.choices),
             EIMZO_AGENT_PROMPT=request.text(),
             EIMZO_AGENT_OPAQUE_SITE="1" if request.opaque_site else "",
+            EIMZO_AGENT_REMEMBER_MAX=str(request.remember_max_seconds) if request.can_remember else "",
         )
         env.update(details_env(request))
         try:
@@ -235,12 +238,21 @@ class AskpassPrompter:
             raise
         if process.returncode != 0:
             return None
-        answer = stdout[:MAX_ANSWER_BYTES].decode("utf-8", errors="replace")
-        if answer.endswith("\n"):
-            answer = answer[:-1]
-        if answer.endswith("\r"):
-            answer = answer[:-1]
+        return _askpass_answer(stdout[:MAX_ANSWER_BYTES].decode("utf-8", errors="replace"), request)
+
+
+def _askpass_answer(output: str, request: PromptRequest) -> str:
+    """The first line is the answer. Where "remember" may be offered (EIMZO_AGENT_REMEMBER_MAX is set), a second
+    line `remember=SECONDS` asks for it, as the dialog's checkbox does (kiosks and batch-signing scripts)."""
+    first, _, rest = output.partition("\n")
+    answer = first[:-1] if first.endswith("\r") else first
+    if not request.can_remember:
         return answer
+    for line in rest.splitlines():
+        name, _, value = line.strip().partition("=")
+        if name == "remember" and value.isdigit():
+            return Answer(answer, float(min(int(value), request.remember_max_seconds)))
+    return answer
 
 
 class NoPrompter:

@@ -4,6 +4,13 @@ Memory only, never on disk and never in the log. Each entry is scoped to (site, 
 key on the same site, is asked again. Entries expire after at most 6 hours (E-IMZO's own maximum), are wiped
 when they expire and can be forgotten at once from the tray. The secret is kept in a bytearray that is
 overwritten with zeros when the entry goes — best effort: Python may have made copies of the str it came from.
+
+Beside the password an entry may hold the decrypted key itself (`keep_unlocked`), so a portal that signs a
+hundred documents in a row (E-IMZO's way: create_pkcs7 in a loop) does not re-read and re-decrypt the key file
+each time. It lives exactly as long as the password may be used without asking — never without the person's
+"remember" — and is dropped with it, and also on the page's `unload_key` (`drop_unlocked`). "Wiped" for a key
+object means every reference the agent holds is dropped; its numbers are Python integers and OpenSSL objects,
+which the memory allocator (and, for OpenSSL keys, OpenSSL's own free) reclaim, not overwrite on our request.
 """
 
 from __future__ import annotations
@@ -36,8 +43,12 @@ class _Entry:
     secret: bytearray
     expires: float
     timer: threading.Timer | None
+    #: The decrypted key (keys.pkcs12.UnlockedKey) and the fingerprint of the file bytes it came from.
+    unlocked: object | None = None
+    fingerprint: bytes = b""
 
     def wipe(self) -> None:
+        self.unlocked = None
         if self.timer is not None:
             self.timer.cancel()
         for i in range(len(self.secret)):
@@ -89,6 +100,39 @@ class PasswordMemory:
             self._expire()
             entry = self._entries.get((site, key))
             return entry.secret.decode("utf-8") if entry is not None else None
+
+    def keep_unlocked(self, site: str, key: str, fingerprint: bytes, unlocked: object) -> None:
+        """Keep the opened key with the remembered password of (site, key); nothing when none is remembered."""
+        with self._lock:
+            self._expire()
+            entry = self._entries.get((site, key))
+            if entry is not None:
+                entry.unlocked, entry.fingerprint = unlocked, fingerprint
+
+    def recall_unlocked(self, site: str, key: str, fingerprint: bytes) -> tuple[object, str] | None:
+        """The kept key and its password, if the entry is alive and the file still has the same bytes (a file
+        changed behind our back, e.g. a new password set elsewhere, is opened afresh)."""
+        with self._lock:
+            self._expire()
+            entry = self._entries.get((site, key))
+            if entry is None or entry.unlocked is None or entry.fingerprint != fingerprint:
+                return None
+            return entry.unlocked, entry.secret.decode("utf-8")
+
+    def drop_unlocked(self, site: str, key: str) -> bool:
+        """Let go of the kept key of (site, key) (the page unloaded it); the password stays remembered."""
+        with self._lock:
+            entry = self._entries.get((site, key))
+            if entry is None or entry.unlocked is None:
+                return False
+            entry.unlocked = None
+            return True
+
+    def holds_unlocked(self) -> int:
+        """How many decrypted keys are kept now (tests and the tray's count)."""
+        with self._lock:
+            self._expire()
+            return sum(1 for entry in self._entries.values() if entry.unlocked is not None)
 
     def forget(self, site: str, key: str) -> None:
         with self._lock:
