@@ -15,6 +15,7 @@ Bouncy Castle do, so signers and certificates appear in encoding order, not in t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -192,21 +193,15 @@ def _signer_info(
         asn1_cms.CMSAttribute({"type": "message_digest", "values": [signer.digest(content)]}),
     ]
     if mode == "cades":
-        attributes.append(_signing_certificate_v2(signer.certificate))
+        attributes.append(asn1_cms.CMSAttribute.load(_signing_certificate_v2(signer.certificate.dump())))
     # RFC 5652 §5.4: the signature covers the attributes as an explicit SET OF (tag 0x31), while the SignerInfo
     # stores them [0] IMPLICIT. asn1crypto's SetOf sorts the elements, as DER requires (verifiers re-encode).
     signed_attrs = asn1_cms.CMSAttributes(attributes).dump()
     signature = signer.sign(signed_attrs)
-    cert = signer.certificate
     signer_info = asn1_cms.SignerInfo(
         {
             "version": "v1",
-            "sid": asn1_cms.SignerIdentifier(
-                name="issuer_and_serial_number",
-                value=asn1_cms.IssuerAndSerialNumber(
-                    {"issuer": cert.issuer, "serial_number": cert.serial_number}
-                ),
-            ),
+            "sid": asn1_cms.SignerIdentifier.load(_issuer_and_serial(signer.certificate.dump())),
             "digest_algorithm": signer.digest_algorithm,
             # Loading the SET OF bytes and letting asn1crypto retag them keeps the signed octets unchanged.
             "signed_attrs": asn1_cms.CMSAttributes.load(signed_attrs),
@@ -229,8 +224,26 @@ def _utc_time(signing_time: datetime | None) -> asn1_cms.Time:
     return asn1_cms.Time(name="utc_time", value=moment)
 
 
-def _signing_certificate_v2(cert: x509.Certificate) -> asn1_cms.CMSAttribute:
+# Why these two are cached by the certificate's DER: placing a parsed certificate's issuer Name into a new structure
+# makes asn1crypto copy and re-encode it, which was most of a small document's signing time (≈ 10 ms of 12 for a
+# P-256 key kept within a "remember" window; docs/performance.md). A signer's certificate does not change between
+# its signatures, so they are built once and loaded from their bytes after that.
+
+
+@functools.lru_cache(maxsize=64)
+def _issuer_and_serial(cert_der: bytes) -> bytes:
+    """The SignerIdentifier (issuerAndSerialNumber) of a certificate, DER."""
+    cert = x509.Certificate.load(cert_der)
+    return asn1_cms.SignerIdentifier(
+        name="issuer_and_serial_number",
+        value=asn1_cms.IssuerAndSerialNumber({"issuer": cert.issuer, "serial_number": cert.serial_number}),
+    ).dump()
+
+
+@functools.lru_cache(maxsize=64)
+def _signing_certificate_v2(cert_der: bytes) -> bytes:
     """ESS signingCertificateV2 (RFC 5035) binding the signer certificate: what makes the signature CAdES-BES."""
+    cert = x509.Certificate.load(cert_der)
     ess_cert_id = tsp.ESSCertIDv2(
         {
             # hashAlgorithm left out: SHA-256 is its DEFAULT, and DER omits defaults.
@@ -242,7 +255,7 @@ def _signing_certificate_v2(cert: x509.Certificate) -> asn1_cms.CMSAttribute:
         }
     )
     value = tsp.SigningCertificateV2({"certs": [ess_cert_id]})
-    return asn1_cms.CMSAttribute({"type": "signing_certificate_v2", "values": [value]})
+    return asn1_cms.CMSAttribute({"type": "signing_certificate_v2", "values": [value]}).dump()
 
 
 # --------------------------------------------------------------------------------------------------------------
