@@ -122,6 +122,8 @@ async def _serve(config: AgentConfig, demo: DemoKeys | None) -> int:
     await server.close()
     # Remembered passwords and the keys opened with them go with the agent, not with the process's last breath.
     agent.passwords.forget_all()
+    if agent.journal is not None:  # entries are written at once; their fsync runs behind, finish it
+        agent.journal.sync()
     return 0
 
 
