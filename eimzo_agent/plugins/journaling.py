@@ -37,6 +37,8 @@ def count_wrong_password() -> None:
 class SigningNote:
     #: Set once the key is open: the certificate that really signed (asn1crypto Certificate).
     certificate: Any = None
+    #: The content's SHA-256 (hex) when the plugin already computed it off the event loop (large documents).
+    content_sha256: str | None = None
 
 
 @contextlib.asynccontextmanager
@@ -72,7 +74,7 @@ async def journaled(
                     operation=operation,
                     certificate_serial=serial,
                     owner=owner,
-                    content_sha256=hashlib.sha256(content).hexdigest(),
+                    content_sha256=note.content_sha256 or hashlib.sha256(content).hexdigest(),
                     result=result,
                     failed_attempts=wrong[0],
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from typing import Any
 
 from eimzo_agent.crypto import cms
@@ -20,9 +21,24 @@ from eimzo_agent.protocol.errors import EimzoError, Status
 
 def decode_base64(value: str, argument: str) -> bytes:
     try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        pass
+    try:  # MIME-style line breaks: rare, so only now is the (big) string split and joined again
         return base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
         raise EimzoError(Status.OTHER, "base64_invalid", argument=argument) from None
+
+
+#: Documents above this are decoded, hashed and encoded in a worker thread: other pages' calls must not wait
+#: behind a 10 MB signature on the event loop. Below it the thread hop costs more than the work.
+LARGE_DOCUMENT = 256 * 1024
+
+
+async def decode_document(value: str, argument: str) -> bytes:
+    if len(value) <= LARGE_DOCUMENT:
+        return decode_base64(value, argument)
+    return await asyncio.to_thread(decode_base64, value, argument)
 
 
 def _reply(result: cms.SignatureResult) -> dict[str, Any]:
@@ -31,6 +47,12 @@ def _reply(result: cms.SignatureResult) -> dict[str, Any]:
         "signer_serial_number": result.signer_serial_hex,
         "signature_hex": result.signature.hex(),
     }
+
+
+def _sign_to_reply(content: bytes, signer: Signer, detached: bool) -> tuple[dict[str, Any], str]:
+    """The whole CPU part of a signature in one go (one thread hop): CMS, its Base64, the journal's SHA-256."""
+    result = cms.create_pkcs7(content, signer, detached=detached, signed_attributes=_profile(signer))
+    return _reply(result), hashlib.sha256(content).hexdigest()
 
 
 def _profile(signer: Signer) -> cms.AttributeMode:
@@ -80,7 +102,7 @@ class Pkcs7Plugin:
         return key
 
     async def create_pkcs7(self, call: Call) -> dict[str, Any]:
-        content = decode_base64(call.arg("data_64"), "data_64")
+        content = await decode_document(call.arg("data_64"), "data_64")
         detached = call.arg("detached").strip().lower() == "yes"
         key = await self._loaded(call)
         async with journaled(self.journal, call, key, "pkcs7.create_pkcs7", content) as note:
@@ -90,9 +112,12 @@ class Pkcs7Plugin:
                                                                                  signed_attributes=_profile(s))))
             opened, _ = await self.unlocker.open(call, key, "sign", document=content)
             note.certificate = opened.certificate
-            result = await asyncio.to_thread(cms.create_pkcs7, content, opened.signer, detached=detached,
-                                             signed_attributes=_profile(opened.signer))
-        return _reply(result)
+            if len(content) <= LARGE_DOCUMENT:
+                reply, note.content_sha256 = _sign_to_reply(content, opened.signer, detached)
+            else:
+                reply, note.content_sha256 = await asyncio.to_thread(_sign_to_reply, content, opened.signer,
+                                                                     detached)
+        return reply
 
     async def append_pkcs7_attached(self, call: Call) -> dict[str, Any]:
         existing = decode_base64(call.arg("pkcs7_64"), "pkcs7_64")
