@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 from typing import Any
 
@@ -15,18 +13,15 @@ from eimzo_agent.plugins.hardware import TokenService, is_token_key
 from eimzo_agent.plugins.journaling import journaled
 from eimzo_agent.plugins.keyuse import KeyUnlocker
 from eimzo_agent.policy.journal import Journal
+from eimzo_agent.protocol import base64data
 from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
 
 
 def decode_base64(value: str, argument: str) -> bytes:
     try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        pass
-    try:  # MIME-style line breaks: rare, so only now is the (big) string split and joined again
-        return base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
+        return base64data.decode(value)
+    except ValueError:
         raise EimzoError(Status.OTHER, "base64_invalid", argument=argument) from None
 
 
@@ -43,7 +38,7 @@ async def decode_document(value: str, argument: str) -> bytes:
 
 def _reply(result: cms.SignatureResult) -> dict[str, Any]:
     return {
-        "pkcs7_64": base64.b64encode(result.cms_der).decode("ascii"),
+        "pkcs7_64": base64data.encode(result.cms_der),
         "signer_serial_number": result.signer_serial_hex,
         "signature_hex": result.signature.hex(),
     }

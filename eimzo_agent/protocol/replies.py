@@ -4,13 +4,38 @@ failure. Used by the dispatcher and by the server for the replies it gives befor
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
+from eimzo_agent.protocol.base64data import Base64Text
 from eimzo_agent.protocol.errors import Status
+
+#: Base64 values longer than this are spliced into the JSON text instead of going through json.dumps.
+_SPLICE_AT = 64 * 1024
 
 
 def encode_reply(payload: dict[str, Any] | list[Any]) -> str:
+    if isinstance(payload, dict):
+        big = [key for key, value in payload.items() if isinstance(value, Base64Text) and len(value) > _SPLICE_AT]
+        if big:
+            return _spliced(payload, big)
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def _spliced(payload: dict[str, Any], big: list[str]) -> str:
+    """The same JSON json.dumps gives, with large Base64 values copied in once rather than escaped char by char:
+    each is first replaced by a random marker that no other value of the reply can know in advance."""
+    markers = {key: f"\0{secrets.token_hex(16)}\0" for key in big}
+    small = {key: markers.get(key, value) for key, value in payload.items()}
+    text = json.dumps(small, ensure_ascii=False, separators=(",", ":"))
+    parts = []
+    for key in big:
+        quoted = json.dumps(markers[key])  # '"\\u0000…"' as it appears in the text
+        before, _, text = text.partition(quoted)
+        parts.append(before)
+        parts.append(f'"{payload[key]}"')
+    parts.append(text)
+    return "".join(parts)
 
 
 def success(payload: dict[str, Any] | None = None) -> dict[str, Any]:
