@@ -30,6 +30,7 @@ ALLOWED = frozenset({
 #: Identifiers a message quotes because the reader types or sends them exactly so: (section.key) → words.
 VERBATIM = {
     "reasons.path_invalid": {"path"},
+    "doctor.prompter_askpass_broken": {"PATH"},  # the environment variable
     "reasons.request_invalid": {"plugin", "name", "arguments"},
     "prompt.consent_askpass": {"once", "always", "deny"},
     "prompt.consent_opaque_askpass": {"once", "deny"},
