@@ -450,11 +450,10 @@ def test_change_password_keeps_a_modern_ozdst_files_scheme_and_name(
     scheme = PbeScheme("1.2.840.113549.1.5.13", 5000, 16, "1.2.840.113549.2.11", "2.16.840.1.101.3.4.1.42")
     attributes = build_attributes("Mixed Case Name", b"key-1")
     key_bag = shrouded_key_bag(key_a.pkcs8_der(), PASSWORD, scheme, attributes)
-    certs = asn1_pkcs12.SafeContents([bags.cert_bag(cert.dump(), attributes),
-                                      bags.cert_bag(ca.certificate.dump(), None)])
+    certs = bags.safe_contents([bags.cert_bag(cert.dump(), attributes), bags.cert_bag(ca.certificate.dump(), None)])
     auth_safe = asn1_pkcs12.AuthenticatedSafe([
         data_content(asn1_pkcs12.SafeContents([key_bag]).dump()),
-        encrypted_content(certs.dump(), PASSWORD, scheme),
+        encrypted_content(certs, PASSWORD, scheme),
     ]).dump()
     data = pfx_of(auth_safe, mac_data(auth_safe, PASSWORD, "sha512", 5000, 16))
     expected = {"mac": ("sha512", 5000), "keys": [("pbes2", "sha512", "aes256_cbc", 5000)],
@@ -576,3 +575,20 @@ def test_cli_mints_ozdst(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert store.key_algorithms(parse_pfx(path.read_bytes()), PASSWORD)[0].oid == OZDST.key_oid
     assert (tmp_path / "ca" / "ozdst" / "ca.crt.pem").is_file()
 
+
+
+def test_certificate_bags_whose_length_ends_in_0x80_are_written(ca: OzdstCa, key_a: OzdstPrivateKey) -> None:
+    """Regression: asn1crypto re-encodes a value whose length octets end in 0x80 (it reads an indefinite length)
+    and then fails on the O'zDSt key inside the certificate: minting failed for some names and serials at random.
+    A friendlyName is grown until the certificate bag's length is 0x..80; the file must be written and open."""
+    cert = issue(ca, key_a, "TEST OZDST")
+    for pad in range(200):
+        alias = "a" * pad
+        # the attributes serialize_pfx gives the end-entity bag: friendlyName and localKeyId = SHA-1 of the cert
+        bag = bags.cert_bag(cert.dump(), build_attributes(alias, hashlib.sha1(cert.dump()).digest()))
+        if bag[3] == 0x80:  # 30 82 LL 80: the two-octet length ends in 0x80
+            break
+    else:
+        raise AssertionError("no alias length gives a bag length ending in 0x80")
+    data = serialize_pfx(key_a, cert, [ca.certificate], PASSWORD, alias)
+    assert open_pfx(data, PASSWORD).certificate.dump() == cert.dump()

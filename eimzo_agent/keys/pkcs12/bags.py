@@ -5,7 +5,6 @@ from __future__ import annotations
 from asn1crypto import cms as asn1_cms
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pkcs12 as asn1_pkcs12
-from asn1crypto import x509 as asn1_x509
 
 from .pbe import PbeScheme, encrypt_pbe
 
@@ -28,9 +27,38 @@ def shrouded_key_bag(pkcs8: bytes, password: str, scheme: PbeScheme,
     return _safe_bag("pkcs8_shrouded_key_bag", value, attributes)
 
 
-def cert_bag(der: bytes, attributes: asn1_pkcs12.Attributes | None) -> asn1_pkcs12.SafeBag:
-    value = asn1_pkcs12.CertBag({"cert_id": "x509", "cert_value": asn1_x509.Certificate.load(der)})
-    return _safe_bag("cert_bag", value, attributes)
+def cert_bag(der: bytes, attributes: asn1_pkcs12.Attributes | None) -> bytes:
+    """A certBag SafeBag (x509Certificate) around the certificate DER `der`, as DER.
+
+    Written by hand on purpose: asn1crypto re-encodes any value whose length octets end in 0x80 (it reads that as
+    an indefinite length), and re-encoding a certificate bag makes it parse the certificate — which fails for key
+    algorithms it does not know (O'zDSt). Whether a bag's length ends in 0x80 depends on the name and serial, so
+    that failed at random. Here the certificate goes in as the bytes it is.
+    """
+    cert_value = _tlv(0xA0, _tlv(0x04, der))  # certValue [0] EXPLICIT OCTET STRING
+    value = _tlv(0x30, _OID_X509_CERTIFICATE + cert_value)
+    body = _OID_CERT_BAG + _tlv(0xA0, value)  # bagValue [0] EXPLICIT CertBag
+    if attributes is not None:
+        body += attributes.dump()
+    return _tlv(0x30, body)
+
+
+def safe_contents(bags: list[asn1_pkcs12.SafeBag | bytes]) -> bytes:
+    """SafeContents DER of bags given as objects or as DER (bags with certificates must be DER: see `cert_bag`)."""
+    return _tlv(0x30, b"".join(bag if isinstance(bag, bytes) else bag.dump() for bag in bags))
+
+
+#: DER of the OIDs certBag (1.2.840.113549.1.12.10.1.3) and x509Certificate (1.2.840.113549.1.9.22.1).
+_OID_CERT_BAG = bytes.fromhex("060b2a864886f70d010c0a0103")
+_OID_X509_CERTIFICATE = bytes.fromhex("060a2a864886f70d01091601")
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    length = len(body)
+    if length < 0x80:
+        return bytes((tag, length)) + body
+    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(octets))) + octets + body
 
 
 def _safe_bag(bag_id: str, value: object, attributes: asn1_pkcs12.Attributes | None) -> asn1_pkcs12.SafeBag:

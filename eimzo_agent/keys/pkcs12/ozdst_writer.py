@@ -10,7 +10,15 @@ from asn1crypto import x509 as asn1_x509
 
 from ...crypto.ozdst_keys import OzdstPrivateKey
 from ..errors import KeyErrorKind, KeyStoreError
-from .bags import build_attributes, cert_bag, data_content, encrypted_content, pfx_of, shrouded_key_bag
+from .bags import (
+    build_attributes,
+    cert_bag,
+    data_content,
+    encrypted_content,
+    pfx_of,
+    safe_contents,
+    shrouded_key_bag,
+)
 from .mac import mac_data
 from .ozdst_backend import certificate_ozdst_key
 from .pbe import OID_PBE_3DES, PbeScheme
@@ -42,8 +50,8 @@ def serialize_ozdst_pfx(private_key: OzdstPrivateKey, certificate_der: bytes, ch
     cert_bags = [cert_bag(certificate_der, attributes), *(cert_bag(der, None) for der in chain_der)]
     auth_safe = asn1_pkcs12.AuthenticatedSafe(
         [
-            data_content(asn1_pkcs12.SafeContents([key_bag]).dump()),
-            encrypted_content(asn1_pkcs12.SafeContents(cert_bags).dump(), password, LEGACY_SCHEME),
+            data_content(safe_contents([key_bag])),
+            encrypted_content(safe_contents(cert_bags), password, LEGACY_SCHEME),
         ]
     ).dump()
     return pfx_of(auth_safe, mac_data(auth_safe, password, "sha1", WRITE_ITERATIONS, SALT_BYTES))
