@@ -131,15 +131,16 @@ TEST_CONFIG = "[keys]\nscan_system_locations = false\n[limits]\nrequests_per_sec
 
 
 def start_agent(tmp: Path, *args: str, config: str = TEST_CONFIG,
-                env: dict[str, str] | None = None) -> AgentProcess:
+                env: dict[str, str] | None = None, tray: bool = False) -> AgentProcess:
+    """`tray`: let the agent show its tray icon (give `env` a DISPLAY); by default it runs with --no-tray."""
     tmp.mkdir(parents=True, exist_ok=True)
     config_file = tmp / "agent-config.toml"
     config_file.write_text(config)
     log_path = tmp / "agent.log"
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "eimzo_agent", "serve", "--ws-port", "0", "--wss-port", "0", "--no-tray",
-         "--config", str(config_file), *args],
+        [sys.executable, "-m", "eimzo_agent", "serve", "--ws-port", "0", "--wss-port", "0",
+         *([] if tray else ["--no-tray"]), "--config", str(config_file), *args],
         stdout=subprocess.PIPE, stderr=log_file, text=True, env=env or dict(os.environ),
     )
     deadline = time.monotonic() + 30

@@ -191,7 +191,7 @@ def still_serving(setup: Setup) -> None:
         ('{"plugin":"pfx","name":"load_key","arguments":["a","b"]}',
          "Функция pfx.load_key принимает аргументов: 4, передано: 2."),
         ('{"plugin":"pkcs7","name":"create_pkcs7","arguments":["", "", "", ""]}',
-         "Функция pkcs7.create_pkcs7 принимает аргументов: 3, передано: 4."),
+         "Функция pkcs7.create_pkcs7 принимает аргументов: 2–3, передано: 4."),  # `detached` is optional
     ],
 )
 def test_malformed_requests(setup: Setup, raw: str, reason: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -77,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
             "expired": bool(owner.valid_to and owner.valid_to < now),
         }
         rows.append(row)
-    rows.extend(_token_rows(config.pkcs11_modules, now))
+    token_rows = _token_rows(config.pkcs11_modules, now)
+    if token_rows is None:
+        return 1
+    rows.extend(token_rows)
     missing = [str(root) for root in config.key_roots if not root.is_dir()]  # named but absent: a drive unplugged?
     if args.json:
         print(json.dumps({"disks": [d.label for d in disks], "missing": missing, "keys": rows}, ensure_ascii=False,
@@ -130,14 +134,27 @@ def algorithm_label(cert: asn1_x509.Certificate) -> str:
     return oid
 
 
-def _token_rows(modules: list[str] | None, now: datetime) -> list[dict[str, Any]]:
+def _token_rows(modules: list[str] | None, now: datetime) -> list[dict[str, Any]] | None:
     """Keys on PKCS#11 tokens (type "pkcs11"), in the same row shape as key files; their certificates are
-    readable, so names and algorithm always come from them."""
+    readable, so names and algorithm always come from them. None (after saying why) when modules were asked for
+    (--pkcs11-module, settings) but the tokens extra is not installed; modules merely found on disk are skipped."""
     from eimzo_agent.keys.pkcs11_store import Pkcs11Store
-    from eimzo_agent.plugins.hardware import modules_for
+    from eimzo_agent.plugins.hardware import TOKENS_EXTRA, modules_for, pkcs11_missing
 
+    found = modules_for(modules)
+    missing = pkcs11_missing() if found else None
+    if missing is not None:
+        named = ", ".join(found)
+        if modules:
+            print(f"eimzo-agent keys: cannot use PKCS#11 module {named}: python-pkcs11 is not installed ({missing}).\n"
+                  f"Install the tokens extra: pip install '{TOKENS_EXTRA}' (or scripts/bootstrap.sh --tokens).",
+                  file=sys.stderr)
+            return None
+        print(f"note: token keys not listed (found {named}, but python-pkcs11 is not installed: "
+              f"pip install '{TOKENS_EXTRA}')", file=sys.stderr)
+        return []
     rows = []
-    for key in Pkcs11Store(modules_for(modules)).list_keys():
+    for key in Pkcs11Store(found).list_keys():
         cert = key.certificate
         owner = _certificate_owner(cert)
         rows.append({

@@ -47,11 +47,24 @@ T = TypeVar("T")
 #: Literal `id`s of create_pkcs7 that mean "a key on a token": the person picks it, the agent asks the PIN.
 TOKEN_IDS = ("baikey", "ckc")
 IDCARD_ID = "idcard"
+#: The device type of list_ckc's entries and supported_ckc's one answer: a token reached through PKCS#11.
+SUPPORTED_CKC_TYPE = "PKCS11"
+#: What to install for token keys (the agent runs without it: python-pkcs11 and pyscard are an optional extra).
+TOKENS_EXTRA = "eimzo-agent[tokens]"
 
 
 def modules_for(configured: list[str] | None) -> list[str]:
     """Configured modules (settings + --pkcs11-module); when none are configured, the per-OS defaults on disk."""
     return list(configured) if configured is not None else default_modules()
+
+
+def pkcs11_missing() -> str | None:
+    """Why python-pkcs11 cannot be imported (the tokens extra is not installed), or None when it can."""
+    try:
+        import pkcs11  # noqa: F401 - only whether it imports
+    except ImportError as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def is_token_key(key: LoadedKey) -> bool:
@@ -94,7 +107,14 @@ class TokenService:
     @property
     def store(self) -> Pkcs11Store:
         if self._store is None:
-            self._store = self._factory(modules_for(self._modules))
+            modules = modules_for(self._modules)
+            missing = pkcs11_missing() if modules else None
+            if missing is not None:
+                # Without the extra there are no token keys: listings answer [] (as with no token), not -9999.
+                log.warning("PKCS#11 modules %s not used: python-pkcs11 is missing (%s); install %s",
+                            ", ".join(modules), missing, TOKENS_EXTRA)
+                modules = []
+            self._store = self._factory(modules)
         return self._store
 
     async def pick(self, call: Call) -> LoadedKey | None:
@@ -214,6 +234,7 @@ class HardwarePlugin:
             fn("baikey", "clear_saved_pin_codes", self.clear_saved_pin_codes, (), clear),
             fn("ckc", "list_ckc", self.list_ckc, (), "Получить список подключенных устройств"),
             fn("ckc", "clear_saved_pin_codes", self.clear_saved_pin_codes, (), clear),
+            fn("ckc", "supported_ckc", self.supported_ckc, (), "Получить список поддерживаемых типов устройств"),
             fn("token", "list_tokens", self.list_tokens, (), "Получить список токенов PKCS#11", extension=True),
             fn("token", "list_keys", self.list_keys, (), "Получить список ключей на токенах PKCS#11",
                extension=True),
@@ -234,8 +255,13 @@ class HardwarePlugin:
 
     async def list_ckc(self, call: Call) -> dict[str, Any]:
         found = await asyncio.to_thread(self.tokens.store.list_tokens)
-        return {"devices": [{"type": "PKCS11", "deviceID": f"{t.label} ({t.manufacturer} {t.model} {t.serial})"}
-                            for t in found]}
+        return {"devices": [{"type": SUPPORTED_CKC_TYPE,
+                             "deviceID": f"{t.label} ({t.manufacturer} {t.model} {t.serial})"} for t in found]}
+
+    async def supported_ckc(self, call: Call) -> dict[str, Any]:
+        """E-IMZO lists its own device kinds in `list`; ours is one kind: any token with a PKCS#11 module (the
+        `type` list_ckc reports), whether or not python-pkcs11 is installed (the listing then is empty)."""
+        return {"list": [SUPPORTED_CKC_TYPE]}
 
     async def list_tokens(self, call: Call) -> dict[str, Any]:
         return {"tokens": await self._tokens()}

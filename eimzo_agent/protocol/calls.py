@@ -22,8 +22,11 @@ Handler = Callable[["Call"], Awaitable[dict[str, Any] | list[Any]]]
 class Argument:
     name: str
     description: str = ""
-    #: E-IMZO marks some arguments optional; the caller still sends them (as ""), the count must match.
+    #: E-IMZO's apidoc mark. A call may leave out trailing optional arguments (the dispatcher fills in `default`);
+    #: an optional argument with required ones after it must still be sent (E-IMZO counts them: load_key's path).
     optional: bool = False
+    #: What a left-out optional argument reads as; "" is what E-IMZO's clients send for "not given".
+    default: str = ""
 
 
 @dataclass(frozen=True)

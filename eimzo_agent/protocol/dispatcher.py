@@ -96,9 +96,8 @@ class Dispatcher:
         if function is None:
             raise function_not_found(_shown_name(plugin, name))
         values = [_as_text(value) for value in arguments]
-        if not function.variadic and len(values) != len(function.arguments):
-            raise EimzoError(Status.FUNCTION_NOT_FOUND, "function_arguments", function=function.full_name,
-                             expected=len(function.arguments), count=len(values))
+        if not function.variadic:
+            values = _complete(function, values)
         return function, values
 
     async def _check_domain(self, function: PluginFunction, context: CallContext, lang: str) -> None:
@@ -113,6 +112,19 @@ class Dispatcher:
             await self.consent(context, lang)  # raises with the person's answer as the reason
             return
         raise EimzoError(Status.DOMAIN_NOT_ALLOWED, "domain_not_allowed", domain=caller.domain or caller.label)
+
+
+def _complete(function: PluginFunction, values: list[str]) -> list[str]:
+    """The full argument list: left-out trailing optional arguments take their defaults. Any other count is
+    E-IMZO's status 0 (it answers a wrong count as an unknown function); ours names the function and the counts."""
+    arguments = function.arguments
+    # The fewest a call may send: up to and including the last argument that is not optional.
+    fewest = max((i + 1 for i, argument in enumerate(arguments) if not argument.optional), default=0)
+    if not fewest <= len(values) <= len(arguments):
+        expected = str(len(arguments)) if fewest == len(arguments) else f"{fewest}–{len(arguments)}"
+        raise EimzoError(Status.FUNCTION_NOT_FOUND, "function_arguments", function=function.full_name,
+                         expected=expected, count=len(values))
+    return values + [argument.default for argument in arguments[len(values):]]
 
 
 def _shown_name(plugin: str, name: str) -> str:

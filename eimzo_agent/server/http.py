@@ -13,7 +13,8 @@ from email.utils import formatdate
 from urllib.parse import parse_qs, urlsplit
 
 from eimzo_agent import EIMZO_COMPAT_VERSION, __version__, i18n
-from eimzo_agent.server import static_files
+from eimzo_agent.protocol.registry import Registry
+from eimzo_agent.server import apidoc_page, static_files
 
 MAX_HEAD_BYTES = 16 * 1024
 MAX_HEADERS = 100
@@ -159,6 +160,20 @@ def status_page(lang: str) -> bytes:
     )
 
 
+def apidoc_html(request: HttpRequest, registry: Registry, lang: str) -> bytes:
+    """/apidoc.html, generated from the live function table on every request (it is small), never cached."""
+    body = apidoc_page.render(registry, lang).encode()
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        *static_files.HTML_PAGE_HEADERS,
+    ]
+    if request.method == "HEAD":
+        return response(200, "OK", b"", headers, content_length=len(body))
+    return response(200, "OK", body, headers)
+
+
 def asset_response(request: HttpRequest, asset: static_files.Asset) -> bytes:
     """A served file: 304 when the browser's copy is current (If-None-Match), the body only for GET."""
     headers = asset.headers()
@@ -169,8 +184,9 @@ def asset_response(request: HttpRequest, asset: static_files.Asset) -> bytes:
     return response(200, "OK", asset.body, headers)
 
 
-def route(request: HttpRequest, lang: str) -> bytes:
-    """The reply to a plain (non-WebSocket) HTTP request whose Host was already accepted."""
+def route(request: HttpRequest, lang: str, registry: Registry | None = None) -> bytes:
+    """The reply to a plain (non-WebSocket) HTTP request whose Host was already accepted. `registry` is the
+    agent's function table, for /apidoc.html."""
     if request.method == "OPTIONS":
         return preflight(request)
     if request.method in ("GET", "HEAD") and request.path in ("/", "/index.html"):
@@ -178,6 +194,8 @@ def route(request: HttpRequest, lang: str) -> bytes:
         if request.method == "HEAD":
             return page.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
         return page
+    if request.method in ("GET", "HEAD") and request.path == "/apidoc.html" and registry is not None:
+        return apidoc_html(request, registry, lang)
     if request.method in ("GET", "HEAD"):
         # The JS client, E-IMZO compatibility scripts and the demo portal (server/static_files.py).
         if request.path in static_files.REDIRECTS:

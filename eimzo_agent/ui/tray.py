@@ -82,16 +82,24 @@ class Tray:
         threading.Thread(target=self._run_icon, name="tray-icon", daemon=True).start()
         threading.Thread(target=self._refresh_loop, name="tray-refresh", daemon=True).start()
         self.model.agent.passwords.on_change = self._wake.set
+        self.model.agent.menu.show = self.show_menu
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
         if self.model.agent.passwords.on_change == self._wake.set:
             self.model.agent.passwords.on_change = None
+        if self.model.agent.menu.show == self.show_menu:
+            self.model.agent.menu.show = None
         try:
             self.icon.stop()
         except Exception as exc:  # a backend that never started
             log.debug("tray icon stop: %s", exc)
+
+    def show_menu(self) -> None:
+        """The menu at the mouse pointer, for `app.show_menu`. Always our Tk pop-up (the same entries): no tray
+        library can open its native menu from a program."""
+        self._popup()
 
     # --- pystray glue --------------------------------------------------------------------------------------
 

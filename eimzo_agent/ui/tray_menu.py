@@ -41,6 +41,8 @@ class TraySubject(Protocol):
     consent: Refusals | None
     #: The prompt queue: its `cooldowns()` (when it has them) names the sites paused after repeated cancels.
     prompter: object
+    #: Where the tray offers its menu to `app.show_menu`.
+    menu: MenuOpener
 
     def disks(self) -> list[Disk]: ...
 
@@ -51,6 +53,14 @@ class TraySubject(Protocol):
         """Take a site's permission away; True when it had one."""
 
 log = logging.getLogger(__name__)
+
+
+class MenuOpener:
+    """How a page's `app.show_menu` reaches the tray menu: the running tray sets `show`, and clears it when it
+    stops. None = the agent runs without a tray icon (--no-tray, no desktop, no tray library)."""
+
+    def __init__(self) -> None:
+        self.show: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
