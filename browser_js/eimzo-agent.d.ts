@@ -148,6 +148,48 @@ export interface SignOptions {
   signal?: AbortSignal;
 }
 
+export interface BatchDocument {
+  /** Shown to the person in the agent's dialog. */
+  name: string;
+  /** The document: text (signed as UTF-8), bytes, or a Blob / File. */
+  data?: SignableData;
+  /** The document, already Base64. */
+  data64?: string;
+  /** Only its hash, made with the key's algorithm (SHA-256 for RSA/ECDSA, O'zDSt 1106 for O'zDSt): detached. */
+  digestHex?: string;
+}
+
+export interface BatchProgress {
+  /** "encoding": the page reads and encodes documents; "signing": sent, the agent's dialog shows the progress. */
+  stage: 'encoding' | 'signing' | 'done';
+  done: number;
+  total: number;
+}
+
+export interface BatchOptions {
+  /** Detached signatures: the documents are not inside the PKCS#7s. */
+  detached?: boolean;
+  onProgress?: (progress: BatchProgress) => void;
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface BatchSignature {
+  name: string;
+  pkcs7?: string;
+  signerSerialNumber?: string;
+  signatureHex?: string;
+  /** The person cancelled before this document was signed. */
+  cancelled?: true;
+  error?: string;
+}
+
+export interface BatchResult {
+  signatures: BatchSignature[];
+  signed: number;
+  cancelled: number;
+}
+
 export interface VersionInfo {
   major: number;
   minor: number;
@@ -295,6 +337,9 @@ export declare class EimzoClient {
   /** keyId from loadKey(), or "idcard" / "baikey" / "ckc". */
   sign(key: string | LoadedKey, data: SignableData, options?: SignOptions): Promise<Signature>;
   appendSignature(key: string | LoadedKey, pkcs7Base64: string, options?: CallOptions): Promise<Signature>;
+  /** Many documents, one confirmation (eimzo-agent's batch.create_pkcs7); a key file's keyId. */
+  signBatch(key: string | LoadedKey, documents: ReadonlyArray<BatchDocument>,
+            options?: BatchOptions): Promise<BatchResult>;
   unloadKey(key: string | LoadedKey): Promise<void>;
   /** Never rejects. */
   diagnose(options?: DiagnoseOptions): Promise<Diagnosis>;

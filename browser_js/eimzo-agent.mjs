@@ -656,6 +656,51 @@ export class EimzoClient {
   }
 
   /**
+   * Sign many documents with ONE confirmation (eimzo-agent's batch.create_pkcs7; E-IMZO answers "function not
+   * found"). The agent's dialog lists every document, asks the password once and shows the signing progress; the
+   * person may cancel midway: the signatures made so far come back, the rest with `cancelled: true`.
+   * `onProgress` reports the page's side: each document read and encoded ("encoding"), the request sent
+   * ("signing"; the agent replies once, at the end) and the reply ("done").
+   * @param {string | LoadedKey} key a keyId from loadKey() (a key file; tokens are refused)
+   * @param {ReadonlyArray<BatchDocument>} documents
+   * @param {BatchOptions} [options]
+   * @returns {Promise<BatchResult>}
+   */
+  async signBatch(key, documents, options = {}) {
+    const keyId = keyIdOf('signBatch', key);
+    if (!Array.isArray(documents) || documents.length === 0) {
+      throw new TypeError('signBatch(): documents must be a non-empty array of {name, data | data64 | digestHex}');
+    }
+    const progress = options.onProgress || (() => {});
+    const total = documents.length;
+    /** @type {Array<Record<string, string>>} */
+    const items = [];
+    for (const [index, document] of documents.entries()) {
+      const name = document && typeof document.name === 'string' ? document.name : String(index + 1);
+      if (document && typeof document.digestHex === 'string') {
+        items.push({ name, digest_hex: document.digestHex });
+      } else if (document && typeof document.data64 === 'string') {
+        items.push({ name, data_64: document.data64 });
+      } else if (document && document.data !== undefined) {
+        items.push({ name, data_64: await dataToBase64(document.data) });
+      } else {
+        throw new TypeError(`signBatch(): document ${index + 1} needs data, data64 or digestHex`);
+      }
+      progress({ stage: 'encoding', done: index + 1, total });
+    }
+    progress({ stage: 'signing', done: 0, total });
+    const reply = await this._gated('create_pkcs7', [JSON.stringify(items), keyId, options.detached ? 'yes' : 'no'], {
+      plugin: 'batch', timeout: options.timeout, signal: options.signal,
+    });
+    /** @type {BatchSignature[]} */
+    const signatures = (reply.signatures || []).map((/** @type {any} */ s) => (
+      s.pkcs7_64 !== undefined ? { name: s.name, ...signature(s) }
+        : s.cancelled ? { name: s.name, cancelled: true } : { name: s.name, error: String(s.error) }));
+    progress({ stage: 'done', done: reply.signed, total });
+    return { signatures, signed: reply.signed, cancelled: reply.cancelled };
+  }
+
+  /**
    * Close a loaded key.
    * @param {string | LoadedKey} key
    * @returns {Promise<void>}
@@ -1369,6 +1414,25 @@ function classify(facts) {
  * @property {boolean} [base64] `data` is already Base64
  * @property {number} [timeout]
  * @property {AbortSignal} [signal]
+ *
+ * @typedef {object} BatchDocument
+ * @property {string} name shown to the person in the agent's dialog
+ * @property {SignableData} [data] the document (text as UTF-8, bytes, or a Blob / File)
+ * @property {string} [data64] the document, already Base64
+ * @property {string} [digestHex] only its hash, made with the key's algorithm (SHA-256 for RSA/ECDSA keys,
+ *   O'zDSt 1106 for O'zDSt keys): a detached signature over it
+ *
+ * @typedef {{stage: 'encoding' | 'signing' | 'done', done: number, total: number}} BatchProgress
+ *
+ * @typedef {object} BatchOptions
+ * @property {boolean} [detached] detached signatures (the documents are not inside the PKCS#7s)
+ * @property {(progress: BatchProgress) => void} [onProgress]
+ * @property {number} [timeout]
+ * @property {AbortSignal} [signal]
+ *
+ * @typedef {{name: string, pkcs7?: string, signerSerialNumber?: string, signatureHex?: string,
+ *   cancelled?: true, error?: string}} BatchSignature
+ * @typedef {{signatures: BatchSignature[], signed: number, cancelled: number}} BatchResult
  *
  * @typedef {object} VersionInfo
  * @property {number} major

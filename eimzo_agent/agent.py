@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
-from eimzo_agent.config import ENV_ASKPASS, AgentConfig, user_data_path
+from eimzo_agent.config import DEFAULT_ORIGIN, ENV_ASKPASS, AgentConfig, ConfigError, user_data_path
 from eimzo_agent.keys.disks import Disk, discover_disks
 from eimzo_agent.keys.sessions import KeySessions
 from eimzo_agent.policy.asking import can_ask
@@ -26,6 +26,7 @@ from eimzo_agent.protocol.registry import Registry
 from eimzo_agent.ui.choice import choose_prompter
 from eimzo_agent.ui.prompter import Prompter
 from eimzo_agent.ui.remember import PasswordMemory
+from eimzo_agent.ui.tray_menu import MenuOpener
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class Agent:
     consent: SiteConsent | None = None
     #: Passwords the person asked to have remembered for a site and key (memory only, they expire).
     passwords: PasswordMemory = field(default_factory=PasswordMemory)
+    #: The tray menu, for `app.show_menu` (the tray fills it in when it runs).
+    menu: MenuOpener = field(default_factory=MenuOpener)
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +86,21 @@ class Agent:
         return revoked
 
 
+def trust_anchors(config: AgentConfig) -> list[bytes]:
+    """The bundled national root, then the admin's `[verify] trust_anchors` files (DER certificates); a file that
+    cannot be read or holds no certificate stops the agent (ConfigError naming it), not a later verification."""
+    from eimzo_agent.crypto.anchors import bundled_anchors, read_anchor_file
+
+    anchors = bundled_anchors()
+    for path in config.trust_anchors:
+        try:
+            anchors += read_anchor_file(path)
+        except (OSError, ValueError) as exc:
+            where = config.origins.get("verify.trust_anchors", DEFAULT_ORIGIN)
+            raise ConfigError(f"{where}: verify.trust_anchors: {path}: {exc}") from None
+    return anchors
+
+
 def build_agent(
     config: AgentConfig,
     *,
@@ -90,12 +108,18 @@ def build_agent(
     verifiers: list[ApiKeyVerifier] | None = None,
 ) -> Agent:
     """`verifiers` None = the vendor's offline API-key check; approved sites persist in the user's data folder."""
+    from eimzo_agent.keys.keypairs import KeyPairs
     from eimzo_agent.plugins.app import AppPlugin
+    from eimzo_agent.plugins.batch import BatchPlugin
+    from eimzo_agent.plugins.enroll import EnrollPlugin
     from eimzo_agent.plugins.hardware import HardwarePlugin, TokenService
     from eimzo_agent.plugins.keyuse import KeyUnlocker
     from eimzo_agent.plugins.main import MainPlugin
     from eimzo_agent.plugins.pfx import PfxPlugin
     from eimzo_agent.plugins.pkcs7 import Pkcs7Plugin
+    from eimzo_agent.plugins.pkcs7_info import Pkcs7InfoPlugin
+    from eimzo_agent.plugins.pkcs10 import Pkcs10Plugin
+    from eimzo_agent.plugins.timestamps import TimestampsPlugin
     from eimzo_agent.plugins.x509 import X509Plugin
     from eimzo_agent.policy.apikeys import VendorApiKeyVerifier
     from eimzo_agent.policy.approved_store import APPROVED_FILE, ApprovedDomainStore
@@ -127,14 +151,22 @@ def build_agent(
     unlocker = KeyUnlocker(agent.prompter, agent.passwords, config.password_tries,
                            remember_max_seconds=remember_seconds)
     tokens = TokenService(config.pkcs11_modules, agent.prompter, config.password_tries)
+    keypairs = KeyPairs()  # generated key pairs waiting for their certificate (memory only, 1 hour)
     for plugin in (
         MainPlugin(agent.gate, agent.registry),
-        AppPlugin(agent.languages),
+        AppPlugin(agent.languages, agent.menu),
         PfxPlugin(disks=agent.disks, sessions=agent.sessions, unlocker=unlocker, prompter=agent.prompter,
                   passwords=agent.passwords),
         Pkcs7Plugin(sessions=agent.sessions, unlocker=unlocker, tokens=tokens, journal=agent.journal),
+        BatchPlugin(sessions=agent.sessions, unlocker=unlocker, journal=agent.journal,
+                    max_documents=config.batch_max_documents, max_bytes=config.batch_max_bytes),
         HardwarePlugin(tokens, agent.sessions),
         X509Plugin(sessions=agent.sessions, unlocker=unlocker, tokens=tokens),
+        TimestampsPlugin(),
+        Pkcs7InfoPlugin(anchors=trust_anchors(config)),
+        Pkcs10Plugin(keypairs=keypairs, sessions=agent.sessions, unlocker=unlocker),
+        EnrollPlugin(disks=agent.disks, keypairs=keypairs, sessions=agent.sessions, unlocker=unlocker,
+                     prompter=agent.prompter, journal=agent.journal),
     ):
         agent.registry.add_all(plugin.functions())
     return agent

@@ -41,6 +41,8 @@ DEFAULT_WSS_PORT = 64443
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
 #: Bytes of requests all connections together may hold in memory before new data is refused.
 DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024
+#: Decoded bytes one signing batch may hold (plugins/batch.py).
+DEFAULT_BATCH_MAX_BYTES = 256 * 1024 * 1024
 #: E-IMZO portals keep a keyId for 6 hours; never let one expire sooner.
 MIN_KEY_ID_TTL_HOURS = 6.0
 MAX_KEY_ID_TTL_HOURS = 24.0 * 365
@@ -129,9 +131,15 @@ class AgentConfig:
     max_running_per_site: int = 8
     idle_timeout_seconds: float = 120.0
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
+    #: [limits]: the most documents, and decoded bytes in all, one batch.create_pkcs7 may sign (one question).
+    batch_max_documents: int = 500
+    batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES
     #: [passwords]: may the person have a key password remembered for a site, and for how long at most (minutes).
     allow_remember: bool = True
     remember_max_minutes: int = MAX_REMEMBER_MINUTES
+    #: [verify]: certificate files (PEM or DER) trusted as roots by pkcs7.get_pkcs7_*_info, besides the bundled
+    #: national root (e.g. an organisation's own CA, or the dev CA in tests).
+    trust_anchors: list[Path] = field(default_factory=list)
     #: Files that were read, in order, for `eimzo-agent` to show where a setting came from.
     sources: list[Path] = field(default_factory=list)
     #: "section.key" -> where its value came from (a file, Group Policy, `$EIMZO_AGENT_ASKPASS`, COMMAND_LINE);
@@ -163,6 +171,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, type | tuple[type, ...]]]] = {
         "max_running_per_site": ("max_running_per_site", int),
         "idle_timeout_seconds": ("idle_timeout_seconds", (int, float)),
         "max_buffered_bytes": ("max_buffered_bytes", int),
+        "batch_max_documents": ("batch_max_documents", int),
+        "batch_max_bytes": ("batch_max_bytes", int),
     },
     "ui": {
         "language": ("language", str),
@@ -174,6 +184,9 @@ _SCHEMA: dict[str, dict[str, tuple[str, type | tuple[type, ...]]]] = {
     "passwords": {
         "allow_remember": ("allow_remember", bool),
         "remember_max_minutes": ("remember_max_minutes", int),
+    },
+    "verify": {
+        "trust_anchors": ("trust_anchors", list),
     },
 }
 
@@ -215,6 +228,12 @@ def machine_problems(config: AgentConfig) -> list[Problem]:
                      else "does not exist" if os.sep in config.askpass or path.is_absolute() else "is not on PATH")
             problems.append(Problem(True, f"{where}: the program {state}; expected an executable file that prints "
                                           "the password (or remove the setting to use the dialog)"))
+    for anchor in config.trust_anchors:
+        if not anchor.is_file():
+            where = config.origins.get("verify.trust_anchors", DEFAULT_ORIGIN)
+            state = "is not a file" if anchor.exists() else "does not exist"
+            problems.append(Problem(True, f"{where}: verify.trust_anchors: the certificate file {anchor} {state}; "
+                                          "expected a PEM or DER certificate file"))
     for root in config.key_roots:
         if not root.is_dir():
             where = config.origins.get("keys.roots", DEFAULT_ORIGIN)
@@ -469,6 +488,12 @@ def _apply(config: AgentConfig, data: dict[str, Any], path: Path) -> None:
                 raise ConfigError(f"{path}: {section}.{key} must be a list of strings, e.g. [\"a\", \"b\"]")
             if attribute == "key_roots":
                 value = [Path(p).expanduser() for p in value]
+            if attribute == "trust_anchors":
+                value = [Path(p).expanduser() for p in value]
+                relative = [str(p) for p in value if not p.is_absolute()]
+                if relative:  # relative to what? the service's working folder is nobody's choice
+                    raise ConfigError(f"{path}: {section}.{key}: {relative[0]!r} is not an absolute path; name "
+                                      "the certificate file in full, e.g. \"/etc/eimzo-agent/our-ca.pem\"")
             if attribute == "allowed_domains":
                 try:
                     value = [check_domain(entry) for entry in value]
@@ -498,7 +523,8 @@ def _validate(config: AgentConfig) -> None:
         _refuse(config, "language", f"expected one of {', '.join(LANGUAGES)}")
     if not 1 <= config.password_tries <= 10:
         _refuse(config, "password_tries", "expected a whole number from 1 to 10")
-    for name in ("max_connections", "request_burst", "max_running_per_site"):
+    for name in ("max_connections", "request_burst", "max_running_per_site", "batch_max_documents",
+                 "batch_max_bytes"):
         if getattr(config, name) < 1:
             _refuse(config, name, "expected a whole number, at least 1")
     if not (math.isfinite(config.requests_per_second) and config.requests_per_second > 0):

@@ -85,3 +85,18 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tk_screen() -> Iterator[object]:
+    """One Xvfb screen for every test that runs Tk inside the pytest process (not in a subprocess).
+
+    Tk keeps its X connection after the last window is destroyed, and once that X server is gone the next Tk call
+    in the process ends it (Xlib's "fatal IO error", exit status 1, no traceback): so in-process Tk tests cannot
+    each start and stop their own Xvfb. Dialogs run by an agent subprocess keep their own screens.
+    """
+    from xsession import require_gui_tools, xvfb
+
+    require_gui_tools("xwininfo")
+    with xvfb() as screen:
+        yield screen

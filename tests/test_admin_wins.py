@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from agent_harness import TEST_CONFIG, make_askpass, start_agent
 from test_config_policy import hive
-from xsession import require_gui_tools, xvfb
+from xsession import XScreen
 
 from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
@@ -232,18 +232,17 @@ def _remember_offer(request: PromptRequest) -> tuple[bool, list[str]]:
         root.destroy()
 
 
-def test_dialog_offers_only_what_the_admin_allows(monkeypatch: pytest.MonkeyPatch) -> None:
-    require_gui_tools()
+def test_dialog_offers_only_what_the_admin_allows(monkeypatch: pytest.MonkeyPatch, tk_screen: XScreen) -> None:
     t = lambda key, **kw: i18n.text("en", "prompt", key, **kw)  # noqa: E731
     base = dict(kind="password", site=PORTAL, key_label="ALIYEV VALI", operation="sign", language="en",
                 can_remember=True)
-    with xvfb() as screen:
-        monkeypatch.setenv("DISPLAY", screen.display)
-        assert _remember_offer(PromptRequest(**base)) == (True, [t("remember_15m"), t("remember_1h"),
-                                                                 t("remember_6h")])
-        assert _remember_offer(PromptRequest(**base, remember_max_seconds=30 * 60)) == (
-            True, [t("remember_15m"), t("remember_minutes", count=30)])
-        assert _remember_offer(PromptRequest(**base, remember_max_seconds=3600)) == (
-            True, [t("remember_15m"), t("remember_1h")])
-        # allow_remember = false: the plugin layer asks with can_remember False; nothing is offered.
-        assert _remember_offer(PromptRequest(**{**base, "can_remember": False})) == (False, [])
+    # in-process Tk: the session's one screen (conftest.tk_screen)
+    monkeypatch.setenv("DISPLAY", tk_screen.display)
+    assert _remember_offer(PromptRequest(**base)) == (True, [t("remember_15m"), t("remember_1h"),
+                                                             t("remember_6h")])
+    assert _remember_offer(PromptRequest(**base, remember_max_seconds=30 * 60)) == (
+        True, [t("remember_15m"), t("remember_minutes", count=30)])
+    assert _remember_offer(PromptRequest(**base, remember_max_seconds=3600)) == (
+        True, [t("remember_15m"), t("remember_1h")])
+    # allow_remember = false: the plugin layer asks with can_remember False; nothing is offered.
+    assert _remember_offer(PromptRequest(**{**base, "can_remember": False})) == (False, [])

@@ -25,7 +25,7 @@ ALLOWED = frozenset({
     "API", "PFX", "PIN", "PUK", "ID", "JSON", "CKC", "OK", "Base64", "TLS", "USB", "PID", "PINFL", "TIN", "RSA",
     "ECDSA", "GOST", "ERI", "ENQ", "CA", "https", "http", "ws", "wss", "DISPLAY", "askpass", "certutil", "Debian",
     "Ubuntu", "Windows", "macOS", "Linux", "Chromium", "Google", "Chrome", "Microsoft", "Edge", "Firefox", "login",
-    "pfx",
+    "pfx", "GUID",
 })
 #: Identifiers a message quotes because the reader types or sends them exactly so: (section.key) → words.
 VERBATIM = {

@@ -36,11 +36,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     mint.add_argument("--valid-from", type=date_argument, metavar="YYYY-MM-DD[THH:MM]", help="start of validity")
     mint.add_argument("--valid-to", type=date_argument, metavar="YYYY-MM-DD[THH:MM]", help="end of validity")
     mint.add_argument("--file-name", help="file name without .pfx (default DS<PINFL|TIN><NNNN>)")
+    tsa = dev_commands.add_parser("tsa", help="development RFC 3161 time-stamp authority over HTTP")
+    tsa.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (default 0 = any free port)")
+    tsa.add_argument("--ca", type=Path, metavar="DIR", help="development CA folder (created if missing)")
+    tsa.add_argument("--alg", choices=["rsa2048", "ozdst"], default="rsa2048",
+                     help="TSA key: rsa2048 from the dev CA, ozdst from the dev O'zDSt CA (<ca>/ozdst)")
+    tsa.add_argument("--policy", default=None, metavar="OID",
+                     help="TSA policy OID (default 1.2.860.3.2.11.1, the vendor's test TSA policy)")
+    registration = dev_commands.add_parser(
+        "registration", help="development registration service: issues certificates for the demo's 'get a key online'"
+    )
+    registration.add_argument("--port", type=int, default=64650, help="HTTP port on 127.0.0.1 (default 64650; 0 = any)")
+    registration.add_argument("--ca", type=Path, metavar="DIR", help="development CA folder (created if missing)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.dev_command == "mint-key":
         return _mint_key(args)
+    if args.dev_command == "tsa":
+        return _tsa(args)
+    if args.dev_command == "registration":
+        return _registration(args)
     return 2  # pragma: no cover - argparse enforces the tools
 
 
@@ -77,4 +93,47 @@ def _mint_key(args: argparse.Namespace) -> int:
         print(f"eimzo-agent: {exc}", file=sys.stderr)
         return 1
     print(path)
+    return 0
+
+
+def _registration(args: argparse.Namespace) -> int:
+    from eimzo_agent.dev.registration_service import RegistrationServer
+
+    try:
+        server = RegistrationServer(("127.0.0.1", args.port), args.ca or dev_ca_path())
+    except OSError as exc:
+        print(f"eimzo-agent: cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"registration: {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _tsa(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from eimzo_agent.dev.tsa import DEFAULT_POLICY, start_tsa
+    from eimzo_agent.keys.errors import KeyStoreError
+
+    try:
+        url, stop = start_tsa(args.ca or dev_ca_path(), alg=args.alg, port=args.port,
+                              policy=args.policy or DEFAULT_POLICY)
+    except (ValueError, KeyStoreError, OSError) as exc:
+        print(f"eimzo-agent: {exc}", file=sys.stderr)
+        return 1
+    print(f"TSA: {url}", flush=True)  # tests and scripts read the port from this line
+    # SIGTERM ends it like Ctrl+C does (KeyboardInterrupt), so the port is released either way.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
     return 0

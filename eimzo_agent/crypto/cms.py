@@ -20,7 +20,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 # Importing asn1crypto.tsp also registers the signingCertificateV2 attribute type with asn1crypto.cms.
 from asn1crypto import algos, core, tsp, x509
@@ -33,8 +33,10 @@ __all__ = [
     "SignatureResult",
     "SignedDataInfo",
     "SignerView",
+    "add_unsigned_attribute",
     "append_signer",
     "create_pkcs7",
+    "create_signed_data",
     "read_signed_data",
 ]
 
@@ -123,6 +125,56 @@ def create_pkcs7(
     return SignatureResult(cms_der, _serial_hex(signer.certificate.serial_number), signature)
 
 
+def create_detached_pkcs7_from_digest(
+    message_digest: bytes,
+    signer: Signer,
+    *,
+    signing_time: datetime | None = None,
+    signed_attributes: AttributeMode = "cades",
+) -> SignatureResult:
+    """A detached signature over a document hashed elsewhere (batch signing: the page hashed it with the key's
+    digest algorithm); the same CMS `create_pkcs7(content, detached=True)` makes, without the content."""
+    if len(message_digest) != len(signer.digest(b"")):
+        raise ValueError(f"a {len(signer.digest(b''))}-byte digest is expected, not {len(message_digest)} bytes")
+    return create_pkcs7(b"", _PresetDigest(signer, message_digest), detached=True, signing_time=signing_time,
+                        signed_attributes=signed_attributes)
+
+
+class _PresetDigest:
+    """A signer whose messageDigest is already known: everything else is the wrapped signer's."""
+
+    def __init__(self, signer: Signer, message_digest: bytes) -> None:
+        self._signer = signer
+        self._digest = message_digest
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._signer, name)
+
+    def digest(self, data: bytes) -> bytes:
+        return self._digest
+
+
+def create_signed_data(content: bytes, content_type: str, signer: Signer, *, include_certificates: bool = True,
+                       signing_time: datetime | None = None) -> bytes:
+    """Attached SignedData over any content type with CAdES attributes, e.g. a TSTInfo for a time-stamp token.
+
+    RFC 5652 §5.1: version 3 when the content is not id-data. `include_certificates` False leaves the signer's
+    certificates out (an RFC 3161 request with certReq false).
+    """
+    oid_tlv = asn1_cms.ContentType(content_type).dump()
+    signer_info, _ = _signer_info(content, oid_tlv, signer, signing_time, "cades")
+    certificates = [signer.certificate.dump(), *(cert.dump() for cert in signer.chain)]
+    return _encode_content_info(
+        version=asn1_cms.CMSVersion("v3" if oid_tlv != _OID_DATA else "v1").dump(),
+        digest_algorithms=[signer.digest_algorithm.dump()],
+        content_type=oid_tlv,
+        content=content,
+        certificates=_unique(certificates) if include_certificates else [],
+        crls=[],
+        signer_infos=[signer_info],
+    )
+
+
 def append_signer(
     cms_der: bytes,
     signer: Signer,
@@ -156,6 +208,38 @@ def append_signer(
         signer_infos=[*parsed.signer_infos, signer_info],
     )
     return SignatureResult(out, _serial_hex(signer.certificate.serial_number), signature)
+
+
+def add_unsigned_attribute(cms_der: bytes, signer_index: int, attribute_der: bytes) -> bytes:
+    """Add one unsigned attribute (an Attribute's DER) to the `signer_index`-th SignerInfo, in encoding order.
+
+    Used to attach time-stamp tokens (CAdES-T). Only that SignerInfo changes: its unsignedAttrs [1] SET gets the
+    attribute (created when absent); content, certificates and the other signers are carried over as found.
+    """
+    parsed = parse_signed_data(cms_der)
+    if not 0 <= signer_index < len(parsed.signer_infos):
+        raise CmsError(f"the CMS has no signer number {signer_index + 1}")
+    old = parsed.signer_infos[signer_index]
+    reader = _BerReader(old)
+    fields = _expect(reader, reader.element(0, len(old)), _SEQUENCE, "SignerInfo")
+    parts = [bytes(reader.raw(tlv)) for tlv in fields]
+    if fields and fields[-1].tag == _CTX1:  # unsignedAttrs [1] IMPLICIT SET OF Attribute
+        existing = [bytes(reader.raw(tlv)) for tlv in reader.children(fields[-1])]
+        parts[-1] = _set_of(_CTX1, [*existing, attribute_der])
+    else:
+        parts.append(_set_of(_CTX1, [attribute_der]))
+    body = b"".join(parts)
+    signer_infos = list(parsed.signer_infos)
+    signer_infos[signer_index] = _header(_SEQUENCE, len(body)) + body
+    return _encode_content_info(
+        version=parsed.version,
+        digest_algorithms=parsed.digest_algorithms,
+        content_type=parsed.content_type,
+        content=parsed.content,
+        certificates=parsed.certificates,
+        crls=parsed.crls,
+        signer_infos=signer_infos,
+    )
 
 
 def read_signed_data(cms_der: bytes) -> SignedDataInfo:

@@ -37,6 +37,7 @@ __all__ = [
     "issued_by",
     "key_algorithm_name",
     "load_certificate",
+    "name_attributes",
     "signature_algorithm_name",
     "spki_algorithm",
     "spki_der",
@@ -171,6 +172,27 @@ def format_name(name: x509.Name) -> str:
                  for atv in rdn)
         for rdn in rdns
     )
+
+
+def name_attributes(name: x509.Name) -> dict[str, str]:
+    """The name's attributes by E-IMZO label ("CN", "SURNAME", "1.2.860.3.16.1.2", ...) with unescaped values, as
+    E-IMZO-server's subjectInfo/issuerInfo; non-string values as '#' + hex DER; a repeated label keeps its first
+    value. ValueError if malformed."""
+    found: dict[str, str] = {}
+    for rdn in _RdnSequence.load(name.dump(), strict=True):
+        for atv in rdn:
+            label = _BC_SYMBOLS.get(atv["type"].dotted, atv["type"].dotted)
+            found.setdefault(label, _plain_value(atv["value"].dump()))
+    return found
+
+
+def _plain_value(der: bytes) -> str:
+    try:
+        parsed = core.Asn1Value.load(der, strict=True)
+        text = parsed.native if isinstance(parsed, _TEXT_TYPES) else None
+    except _ASN1_ERRORS:
+        text = None
+    return text if isinstance(text, str) else "#" + der.hex()
 
 
 def _bc_value(der: bytes) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,14 +118,18 @@ def _ca_certificate(key: OzdstPrivateKey) -> asn1_x509.Certificate:
 
 
 def issue_certificate(ca: OzdstCa, public: OzdstPublicKey, subject: asn1_x509.Name,
-                      not_before: datetime.datetime, not_after: datetime.datetime) -> asn1_x509.Certificate:
-    """An end-entity certificate for `public`, with the extensions `mint.mint_key` gives its test keys."""
+                      not_before: datetime.datetime, not_after: datetime.datetime,
+                      extra_extensions: Sequence[asn1_x509.Extension] = ()) -> asn1_x509.Certificate:
+    """An end-entity certificate for `public`, with the extensions `mint.mint_key` gives its test keys.
+
+    `extra_extensions` (e.g. certificate policies a CSR requests, for `dev.registration`) are added as given."""
     ca_key_id = ca.certificate.key_identifier
     extensions = [
         _extension("key_usage", {"digital_signature", "non_repudiation"}, critical=True),
         _extension("basic_constraints", {"ca": False}, critical=True),
         _extension("key_identifier", _key_identifier(public)),
         _extension("authority_key_identifier", {"key_identifier": ca_key_id}),
+        *extra_extensions,
     ]
     tbs = _tbs(ca.certificate.subject, subject, public, not_before, not_after, extensions)
     return _sign(tbs, ca.private_key)

@@ -134,7 +134,7 @@ class AgentServer:
                 session = WebSocketSession(self.agent, reader, writer, request, origin, self.limiter, self.budget)
                 await session.run()
                 return
-            writer.write(http.route(request, self.agent.language))
+            writer.write(http.route(request, self.agent.language, self.agent.registry))
         except asyncio.CancelledError:
             # `close()`: the agent is stopping. Ending normally (not cancelled) keeps asyncio's stream callback
             # from logging a CancelledError traceback for every open tab.

@@ -31,6 +31,8 @@ ROUTES: dict[str, str] = {
     "/demo/": "examples/demo-portal/index.html",
     "/demo/index.html": "examples/demo-portal/index.html",
     "/demo/app.mjs": "examples/demo-portal/app.mjs",
+    "/demo/enroll.html": "examples/demo-portal/enroll.html",  # "get a key online" (pki.enroll_pfx_step1/2)
+    "/demo/enroll.mjs": "examples/demo-portal/enroll.mjs",
     "/demo/der.mjs": "examples/demo-portal/der.mjs",
     "/demo/style.css": "examples/demo-portal/style.css",
 }
@@ -62,6 +64,8 @@ _HTML_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
 )
+#: Pages the agent generates (/apidoc.html, server/apidoc_page.py) get the demo page's protection too.
+HTML_PAGE_HEADERS = _HTML_HEADERS
 
 
 @dataclass(frozen=True)

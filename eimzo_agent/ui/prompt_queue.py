@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from eimzo_agent.ui.prompter import (
+    BatchProgress,
+    BatchPrompter,
     ChangePrompter,
     EnrollChoice,
     EnrollPrompter,
@@ -95,6 +97,11 @@ class SerialPrompter:
         """True when the inner prompter asks the disk and the new password in one dialog."""
         return isinstance(self.inner, EnrollPrompter) and self.inner.supports_enroll
 
+    @property
+    def supports_batch(self) -> bool:
+        """True when the inner prompter shows a whole batch, with its progress, in one dialog."""
+        return isinstance(self.inner, BatchPrompter) and self.inner.supports_batch
+
     def pending(self, origin: str) -> int:
         return self._pending_origin.get(origin, 0)
 
@@ -124,6 +131,12 @@ class SerialPrompter:
         if not isinstance(inner, EnrollPrompter):
             raise TypeError(f"{type(inner).__name__} has no combined enrollment dialog")
         return await self._run(request, lambda: inner.ask_enroll(request))
+
+    async def ask_batch(self, request: PromptRequest, progress: BatchProgress) -> str | None:
+        inner = self.inner
+        if not isinstance(inner, BatchPrompter):
+            raise TypeError(f"{type(inner).__name__} has no batch dialog")
+        return await self._run(request, lambda: inner.ask_batch(request, progress))
 
     async def _run(self, request: PromptRequest, show: Callable[[], Awaitable[T | None]]) -> T | None:
         caller = request.caller

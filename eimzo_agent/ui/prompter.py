@@ -11,12 +11,13 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
-from eimzo_agent.ui.details import DocumentPreview, OwnerDetails
+from eimzo_agent.ui.details import DocumentPreview, OwnerDetails, format_size
 from eimzo_agent.ui.remember import MAX_REMEMBER_SECONDS
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,36 @@ PromptKind = Literal["password", "new_password", "repeat_new_password", "pin", "
                      "choose_key", "choose_disk", "enroll"]
 #: "read_certificates" = x509.get_certificate_chain: the certificates in a .pfx are usually encrypted too.
 #: "enroll" = a new key pair is being written to a disk as a .pfx (pki.enroll_pfx_step1, pfx.save_pfx).
+#: "certificate_request" = a PKCS#10 request signed with a loaded key (pkcs10.create_pkcs10_from_key).
+#: "sign_batch" = batch.create_pkcs7: many documents, one question (the request's `batch` lists them).
 Operation = Literal["sign", "cosign", "verify_password", "change_password", "read_certificates",
-                    "login", "consent", "enroll"]
+                    "login", "consent", "enroll", "certificate_request", "sign_batch"]
 
 #: An askpass program answers with one line; anything longer is not a password.
 MAX_ANSWER_BYTES = 4096
+#: How many document names of a batch the plain-text question (askpass) lists before "… and N more".
+BATCH_NAMES_IN_TEXT = 50
+
+
+@dataclass(frozen=True)
+class BatchDocument:
+    """One document of a batch as the person sees it; `size` is None when the page sent only its hash."""
+
+    name: str
+    size: int | None
+    #: (algorithm, hex): the key's own hash of the document, or the hash the page sent.
+    fingerprint: tuple[str, str]
+
+
+class BatchProgress:
+    """Shared between the signing worker and the batch dialog (different threads): how far the batch got, the
+    person's cancel, and the end (the dialog closes itself then). Ints and Events: safe without a lock."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.cancel = threading.Event()
+        self.finished = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -68,6 +94,8 @@ class PromptRequest:
     pin_final_try: bool = False
     #: For "pin": the token says earlier tries failed and few are left.
     pin_count_low: bool = False
+    #: For operation "sign_batch": every document of the batch, in order.
+    batch: tuple[BatchDocument, ...] = ()
 
     def __post_init__(self) -> None:
         if self.caller is None:
@@ -82,7 +110,8 @@ class PromptRequest:
         """The question without anything about the person, the key or the site (safe for a command line)."""
         key = {"password": "enter_password", "new_password": "new_password", "pin": "enter_pin",
                "change_password": "change_heading", "consent": "consent_heading",
-               "choose_key": "choose_key"}.get(self.kind, "repeat_new_password")
+               "choose_key": "choose_key", "choose_disk": "choose_disk",
+               "enroll": "enroll_heading"}.get(self.kind, "repeat_new_password")
         return i18n.text(self.language, "prompt", key)
 
     def text(self) -> str:
@@ -91,6 +120,12 @@ class PromptRequest:
         if self.kind == "choose_key":
             numbered = [f"{number}. {label}" for number, label in enumerate(self.choices, 1)]
             return "\n".join((t("choose_key"), *numbered, t("site", site=self.site), t("choose_key_askpass")))
+        if self.kind in ("choose_disk", "enroll"):  # where a new key goes; "enroll" also asks its password
+            numbered = [f"{number}. {label}" for number, label in enumerate(self.choices, 1)]
+            first = t("choose_disk") if self.kind == "choose_disk" else t("enroll_heading")
+            last = (t("choose_disk_askpass"),) if self.kind == "choose_disk" else ()
+            return "\n".join((first, t("key", key=self.key_label), *numbered, t("site", site=self.site),
+                              t("operation", operation=t(f"op_{self.operation}")), *last))
         if self.kind == "consent":
             if self.opaque_site:
                 return "\n".join((t("consent_opaque_question"), t("consent_opaque_warning"), t("consent_explain"),
@@ -112,9 +147,25 @@ class PromptRequest:
             lines.append(self.owner.warning(self.language))
         if self.document is not None:
             lines.append(t("document", document=self.document.summary(self.language)))
+        if self.batch:
+            lines.extend(self.batch_lines())
         lines.append(t("site", site=self.site))
         lines.append(t("operation", operation=t(f"op_{self.operation}")))
         return "\n".join(lines)
+
+
+    def batch_total_bytes(self) -> int:
+        return sum(document.size or 0 for document in self.batch)
+
+    def batch_lines(self) -> list[str]:
+        """The batch for a plain-text question: count and size, then the first names."""
+        t = lambda name, **kw: i18n.text(self.language, "prompt", name, **kw)  # noqa: E731
+        size = format_size(self.batch_total_bytes(), self.language)
+        lines = [t("batch_summary", count=len(self.batch), size=size)]
+        lines.extend(f"  {document.name}" for document in self.batch[:BATCH_NAMES_IN_TEXT])
+        if len(self.batch) > BATCH_NAMES_IN_TEXT:
+            lines.append("  " + t("batch_more", count=len(self.batch) - BATCH_NAMES_IN_TEXT))
+        return lines
 
 
 class Answer(str):
@@ -183,6 +234,20 @@ class EnrollPrompter(Prompter, Protocol):
         """The chosen disk and the new password; None when the person cancelled."""
 
 
+@runtime_checkable
+class BatchPrompter(Prompter, Protocol):
+    """A prompter that shows a whole batch (names, sizes, fingerprints) with the password entry in one dialog, then
+    the signing progress with a cancel button (the Tk dialog can; askpass programs get one "password" question with
+    operation "sign_batch" and the list in the text). `supports_batch` says whether it really can."""
+
+    @property
+    def supports_batch(self) -> bool: ...
+
+    async def ask_batch(self, request: PromptRequest, progress: BatchProgress) -> str | None:
+        """The password (maybe an `Answer`) once the person confirmed, None when cancelled. The dialog stays open
+        showing `progress` until `progress.finished` is set, and sets `progress.cancel` on the person's cancel."""
+
+
 class AskpassPrompter:
     """Runs PROGRAM with a short heading as its only argument; its stdout (one line) is the answer.
 
@@ -191,8 +256,9 @@ class AskpassPrompter:
     it is in the environment, which only the same user can read: EIMZO_AGENT_PROMPT (the full text), and its
     parts EIMZO_AGENT_PROMPT_KIND, _SITE, _KEY, _OPERATION, _ATTEMPT, and `details_env`'s _OWNER…,
     _KEY_VALIDITY, _DOCUMENT…, _LANGUAGE, _PIN_STATE, so scripts can decide without parsing translated text.
-    EIMZO_AGENT_REMEMBER_MAX (seconds) is set when the password may be remembered for the site; the program then
-    may print `remember=SECONDS` on a second line.
+    A batch (operation "sign_batch") lists its first names in EIMZO_AGENT_PROMPT and its size in
+    EIMZO_AGENT_DOCUMENT_COUNT. EIMZO_AGENT_REMEMBER_MAX (seconds) is set when the password may be remembered
+    for the site; the program then may print `remember=SECONDS` on a second line.
     """
 
     def __init__(self, program: str, timeout: float = 300.0) -> None:
@@ -297,6 +363,8 @@ def details_env(request: PromptRequest) -> dict[str, str]:
             EIMZO_AGENT_OWNER_VALID_TO=owner.valid_to.isoformat() if owner.valid_to else None,
             EIMZO_AGENT_KEY_VALIDITY=owner.validity,
         )
+    if request.batch:
+        values["EIMZO_AGENT_DOCUMENT_COUNT"] = str(len(request.batch))
     if document is not None:
         values.update(
             EIMZO_AGENT_DOCUMENT_KIND=document.kind,

@@ -63,12 +63,7 @@ def build_change_dialog(root: tk.Tk, finish: Callable[[PasswordChange | None], N
 
     rules_box = ttk.Frame(outer)
     rules_box.pack(fill="x", pady=(10, 0))
-    ttk.Label(rules_box, text=t("rules_heading"), style="Small.TLabel").pack(anchor="w")
-    rule_labels = {key: ttk.Label(rules_box, style="RuleBad.TLabel") for key, _ in password_rules.RULES}
-    for label in rule_labels.values():
-        label.pack(anchor="w", padx=(8, 0))
-    match_label = ttk.Label(rules_box, style="RuleBad.TLabel")
-    match_label.pack(anchor="w", padx=(8, 0))
+    show_rules = rules_panel(rules_box, t)
 
     def ready() -> bool:
         return bool(current.get()) and password_rules.acceptable(new.get()) and new.get() == repeat.get()
@@ -86,12 +81,7 @@ def build_change_dialog(root: tk.Tk, finish: Callable[[PasswordChange | None], N
     buttons.pack(fill="x", pady=(16, 0))
 
     def update(_event: object = None) -> None:
-        for key, met in password_rules.check(new.get()):
-            rule_labels[key].configure(text=("✔ " if met else "✖ ") + t(key),
-                                       style="RuleOk.TLabel" if met else "RuleBad.TLabel")
-        matches = bool(new.get()) and new.get() == repeat.get()
-        match_label.configure(text=("✔ " if matches else "✖ ") + t("rule_match"),
-                              style="RuleOk.TLabel" if matches else "RuleBad.TLabel")
+        show_rules(new.get(), repeat.get())
         ok.state(["!disabled"] if ready() else ["disabled"])
 
     for secret in entries:
@@ -100,3 +90,24 @@ def build_change_dialog(root: tk.Tk, finish: Callable[[PasswordChange | None], N
     root.bind("<Return>", accept)
     root.bind("<KP_Enter>", accept)
     return current.entry
+
+
+def rules_panel(parent: ttk.Frame, t: Callable[..., str]) -> Callable[[str, str], None]:
+    """E-IMZO's new-password rules and "both entries match" as a ticked list in `parent`; returns the function that
+    re-ticks it for the new password and its repetition (the enrollment dialog shows the same list)."""
+    ttk.Label(parent, text=t("rules_heading"), style="Small.TLabel").pack(anchor="w")
+    rule_labels = {key: ttk.Label(parent, style="RuleBad.TLabel") for key, _ in password_rules.RULES}
+    for label in rule_labels.values():
+        label.pack(anchor="w", padx=(8, 0))
+    match_label = ttk.Label(parent, style="RuleBad.TLabel")
+    match_label.pack(anchor="w", padx=(8, 0))
+
+    def show(new: str, repeat: str) -> None:
+        for key, met in password_rules.check(new):
+            rule_labels[key].configure(text=("✔ " if met else "✖ ") + t(key),
+                                       style="RuleOk.TLabel" if met else "RuleBad.TLabel")
+        matches = bool(new) and new == repeat
+        match_label.configure(text=("✔ " if matches else "✖ ") + t("rule_match"),
+                              style="RuleOk.TLabel" if matches else "RuleBad.TLabel")
+
+    return show

@@ -1,4 +1,5 @@
-"""Choosing one of several token keys: a list with the first key selected; Enter takes it, Escape cancels."""
+"""Choosing one of several token keys (or, "choose_disk", the disk for a new key): a list with the first entry
+selected; Enter takes it, Escape cancels."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def build_choose_dialog(root: tk.Tk, finish: Callable[[str | None], None], reque
     setup_style(root)
     outer = ttk.Frame(root, padding=(20, 16, 20, 16))
     outer.pack(fill="both", expand=True)
-    ttk.Label(outer, text=t("choose_key"), style="Heading.TLabel").pack(anchor="w")
+    heading = t("choose_disk" if request.kind == "choose_disk" else "choose_key")
+    ttk.Label(outer, text=heading, style="Heading.TLabel").pack(anchor="w")
     site_banner(outer, request).pack(fill="x", pady=(10, 12))
     keys = tk.Listbox(outer, height=min(8, len(request.choices)), width=60, activestyle="dotbox", exportselection=False)
     for label in request.choices:

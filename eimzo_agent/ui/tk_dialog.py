@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from eimzo_agent import i18n
-from eimzo_agent.ui.prompter import PasswordChange, PromptRequest
+from eimzo_agent.ui.prompter import BatchProgress, EnrollChoice, PasswordChange, PromptRequest
 
 if TYPE_CHECKING:
     import tkinter as tk
@@ -116,9 +116,12 @@ def bring_to_front(root: tk.Tk, focus: tk.Widget) -> None:
 
 
 class TkPrompter:
-    """Prompter with the Tk dialogs: `ask` (password, PIN) and `ask_change` (current + new + repeat)."""
+    """Prompter with the Tk dialogs: `ask` (password, PIN, choices), `ask_change` (current + new + repeat) and
+    `ask_enroll` (disk + new password twice)."""
 
     supports_change = True
+    supports_enroll = True
+    supports_batch = True
 
     def __init__(self, timeout: float = 300.0) -> None:
         self.timeout = timeout
@@ -126,7 +129,7 @@ class TkPrompter:
     async def ask(self, request: PromptRequest) -> str | None:
         from eimzo_agent.ui.tk_password import build_password_dialog
 
-        if request.kind == "choose_key":
+        if request.kind in ("choose_key", "choose_disk"):
             from eimzo_agent.ui.tk_choose import build_choose_dialog
 
             return await self._show(request, lambda root, finish: build_choose_dialog(root, finish, request))
@@ -145,6 +148,43 @@ class TkPrompter:
         from eimzo_agent.ui.tk_change import build_change_dialog
 
         return await self._show(request, lambda root, finish: build_change_dialog(root, finish, request))
+
+    async def ask_enroll(self, request: PromptRequest) -> EnrollChoice | None:
+        from eimzo_agent.ui.tk_enroll import build_enroll_dialog
+
+        return await self._show(request, lambda root, finish: build_enroll_dialog(root, finish, request))
+
+    async def ask_batch(self, request: PromptRequest, progress: BatchProgress) -> str | None:
+        """The batch dialog: answers at OK, then shows `progress` in the same window until it is finished."""
+        from eimzo_agent.ui.tk_batch import build_batch_dialog
+
+        cancel = threading.Event()
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[str | None] = loop.create_future()
+
+        def answer(value: str | None) -> None:  # from the dialog's thread, at OK: the window stays for progress
+            loop.call_soon_threadsafe(lambda: answered.done() or answered.set_result(value))
+
+        def worker() -> None:
+            try:
+                run_dialog(request, lambda root, finish: build_batch_dialog(root, finish, request, progress, answer),
+                           cancel)
+            except Exception:
+                log.exception("batch dialog failed")
+            finally:
+                answer(None)
+                progress.cancel.set()  # closed before the batch ended (window closed): sign no more
+
+        threading.Thread(target=worker, name="batch-dialog", daemon=True).start()
+        try:
+            return await asyncio.wait_for(asyncio.shield(answered), self.timeout)
+        except TimeoutError:
+            log.info("batch dialog not answered within %.0f s: treated as cancel", self.timeout)
+            cancel.set()
+            return None
+        except asyncio.CancelledError:
+            cancel.set()  # the page went away: take its question off the screen
+            raise
 
     async def _show(self, request: PromptRequest, build: Builder[T]) -> T | None:
         cancel = threading.Event()

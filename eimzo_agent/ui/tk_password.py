@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable
+from dataclasses import dataclass
 from tkinter import ttk
 
 from eimzo_agent.ui.prompter import Answer, PromptRequest
@@ -37,6 +38,52 @@ def remember_label(t: Callable[..., str], seconds: int) -> str:
     return t("remember_minutes", count=seconds // 60)
 
 
+@dataclass
+class PasswordFields:
+    """The password entry (with "show" and the Caps Lock warning) and, where offered, "remember for …"."""
+
+    secret: SecretEntry
+    remember: tk.BooleanVar
+    duration: tk.StringVar
+    choices: tuple[int, ...]
+    labels: list[str]
+
+    def answer(self) -> Answer:
+        chosen = self.remember.get() and self.choices
+        return Answer(self.secret.get(), self.choices[self.labels.index(self.duration.get())] if chosen else 0)
+
+
+def password_fields(root: tk.Tk, parent: tk.Widget, request: PromptRequest, t: Callable[..., str],
+                    label: str) -> PasswordFields:
+    """Packs the entry row and the "remember" row into `parent` (the password and the batch dialogs share them)."""
+    form = ttk.Frame(parent)
+    form.pack(fill="x")
+    form.columnconfigure(1, weight=1)
+    ttk.Label(form, text=t(label)).grid(row=0, column=0, sticky="w", padx=(0, 10))
+    shown = tk.BooleanVar(root, value=False)
+    caps_label = ttk.Label(form, text="⇪ " + t("caps_lock"), style="Warn.TLabel", padding=(6, 2))
+    caps = CapsLockWatch(root, caps_label)
+    secret = SecretEntry(form, shown, caps.on_key)
+    secret.entry.grid(row=0, column=1, sticky="we")
+    ttk.Checkbutton(form, text=t("show"), variable=shown).grid(row=0, column=2, sticky="w", padx=(10, 0))
+    caps_label.grid(row=1, column=1, sticky="w", pady=(4, 0))
+    caps.refresh()
+
+    remember = tk.BooleanVar(root, value=False)
+    choices = remember_choices(request.remember_max_seconds) if request.can_remember else ()
+    labels = [remember_label(t, seconds) for seconds in choices]
+    duration = tk.StringVar(root, value=labels[0] if labels else "")
+    if choices:
+        row = ttk.Frame(parent)
+        row.pack(fill="x", pady=(10, 0))
+        ttk.Checkbutton(row, text=t("remember"), variable=remember).pack(side="left")
+        combo = ttk.Combobox(row, textvariable=duration, values=labels, state="readonly", width=10)
+        combo.pack(side="left", padx=(6, 0))
+        # Picking a duration means "yes, remember": one action instead of two.
+        combo.bind("<<ComboboxSelected>>", lambda _e: remember.set(True))
+    return PasswordFields(secret, remember, duration, choices, labels)
+
+
 def build_password_dialog(root: tk.Tk, finish: Callable[[Answer | None], None], request: PromptRequest) -> tk.Widget:
     t = translator(request)
     fonts = setup_style(root)
@@ -54,35 +101,11 @@ def build_password_dialog(root: tk.Tk, finish: Callable[[Answer | None], None], 
     if warning is not None:
         warning.pack(fill="x", pady=(0, 10))
 
-    form = ttk.Frame(outer)
-    form.pack(fill="x")
-    form.columnconfigure(1, weight=1)
-    ttk.Label(form, text=t("label_pin" if pin else "label_password")).grid(row=0, column=0, sticky="w", padx=(0, 10))
-    shown = tk.BooleanVar(root, value=False)
-    caps_label = ttk.Label(form, text="⇪ " + t("caps_lock"), style="Warn.TLabel", padding=(6, 2))
-    caps = CapsLockWatch(root, caps_label)
-    secret = SecretEntry(form, shown, caps.on_key)
-    secret.entry.grid(row=0, column=1, sticky="we")
-    ttk.Checkbutton(form, text=t("show"), variable=shown).grid(row=0, column=2, sticky="w", padx=(10, 0))
-    caps_label.grid(row=1, column=1, sticky="w", pady=(4, 0))
-    caps.refresh()
-
-    remember = tk.BooleanVar(root, value=False)
-    choices = remember_choices(request.remember_max_seconds) if request.can_remember else ()
-    labels = [remember_label(t, seconds) for seconds in choices]
-    duration = tk.StringVar(root, value=labels[0] if labels else "")
-    if choices:
-        row = ttk.Frame(outer)
-        row.pack(fill="x", pady=(10, 0))
-        ttk.Checkbutton(row, text=t("remember"), variable=remember).pack(side="left")
-        combo = ttk.Combobox(row, textvariable=duration, values=labels, state="readonly", width=10)
-        combo.pack(side="left", padx=(6, 0))
-        # Picking a duration means "yes, remember": one action instead of two.
-        combo.bind("<<ComboboxSelected>>", lambda _e: remember.set(True))
+    fields = password_fields(root, outer, request, t, "label_pin" if pin else "label_password")
+    secret = fields.secret
 
     def accept(_event: object = None) -> None:
-        seconds = choices[labels.index(duration.get())] if remember.get() and choices else 0
-        finish(Answer(secret.get(), seconds))
+        finish(fields.answer())
 
     def reject(_event: object = None) -> None:
         finish(None)

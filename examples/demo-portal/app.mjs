@@ -15,6 +15,7 @@ import { decodeSignedData, formatName } from './der.mjs';
 const TEXTS = {
   uz: {
     title: 'eimzo-agent — namunaviy portal',
+    enrollLink: 'Kalitni onlayn olish →',
     intro: "Mahalliy imzolash agenti bilan ishlash namunasi: kalitlar ro'yxati, matn va faylni imzolash, imzo tarkibi.",
     agentHeading: 'Agent holati',
     checking: 'Tekshirilmoqda…',
@@ -63,6 +64,7 @@ const TEXTS = {
   },
   kaa: {
     title: 'eimzo-agent — úlgi portal',
+    enrollLink: 'Giltti onlayn alıw →',
     intro: 'Jergilikli qol qoyıw agenti menen islew úlgisi: giltler dizimi, tekst hám faylǵa qol qoyıw, ' +
       'qoltańba quramı.',
     agentHeading: 'Agent jaǵdayı',
@@ -112,6 +114,7 @@ const TEXTS = {
   },
   ru: {
     title: 'eimzo-agent — демонстрационный портал',
+    enrollLink: 'Получить ключ онлайн →',
     intro: 'Пример работы с локальным агентом подписи: список ключей, подпись текста и файла, состав подписи.',
     agentHeading: 'Состояние агента',
     checking: 'Проверка…',
@@ -213,6 +216,7 @@ function t(key, values = {}) {
 function renderTexts() {
   document.documentElement.lang = state.lang;
   document.title = t('title');
+  $('enroll-link').setAttribute('href', `enroll.html?lang=${state.lang}`);
   for (const element of document.querySelectorAll('[data-i18n]')) {
     element.textContent = t(/** @type {string} */ ((/** @type {HTMLElement} */ (element)).dataset.i18n));
   }
