@@ -115,7 +115,7 @@ class Pkcs7Plugin:
         return reply
 
     async def append_pkcs7_attached(self, call: Call) -> dict[str, Any]:
-        existing = decode_base64(call.arg("pkcs7_64"), "pkcs7_64")
+        existing = await decode_document(call.arg("pkcs7_64"), "pkcs7_64")
         key = await self._loaded(call)
         # Check the document before the person is asked for a password for it.
         try:
@@ -135,8 +135,8 @@ class Pkcs7Plugin:
             opened, _ = await self.unlocker.open(call, key, "cosign", document=info.content)
             note.certificate = opened.certificate
             try:
-                result = await asyncio.to_thread(cms.append_signer, existing, opened.signer,
-                                                 signed_attributes=_profile(opened.signer))
+                signer = opened.signer
+                return await asyncio.to_thread(
+                    lambda: _reply(cms.append_signer(existing, signer, signed_attributes=_profile(signer))))
             except cms.CmsError as exc:
                 raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
-        return _reply(result)
