@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from eimzo_agent import i18n
 from eimzo_agent.cli.common import add_config_option
-from eimzo_agent.deploy.browsers import origin_of
-from eimzo_agent.deploy.doctor import Report, Status, diagnose
 from eimzo_agent.deploy.places import ENV_SYSTEM_ROOT
 
-_MARKS = {Status.OK: "status_ok", Status.WARNING: "status_warning", Status.BLOCKING: "status_blocking"}
+if TYPE_CHECKING:
+    from eimzo_agent.deploy.doctor import Report
+
+# The checks (browsers, ports, an HTTP and WebSocket probe) are imported when the doctor runs: every CLI start
+# builds this parser, and `serve` would otherwise carry them in memory for its whole life.
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -33,6 +36,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eimzo_agent.deploy.browsers import origin_of
+    from eimzo_agent.deploy.doctor import diagnose
+
     site = None
     if args.site is not None:
         try:
@@ -50,12 +56,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_report(report: Report) -> None:
+    from eimzo_agent.deploy.doctor import Status
+
+    marks = {Status.OK: "status_ok", Status.WARNING: "status_warning", Status.BLOCKING: "status_blocking"}
+
     def t(key: str, **params: object) -> str:
         return i18n.text(report.language, "doctor", key, **params)
 
-    width = max(len(t(key)) for key in _MARKS.values())
+    width = max(len(t(key)) for key in marks.values())
     for check in report.checks:
-        print(f"[{t(_MARKS[check.status]):^{width}}] {check.message}")
+        print(f"[{t(marks[check.status]):^{width}}] {check.message}")
         if check.fix and check.status is not Status.OK:
             print(f"{'':{width + 3}}{t('fix', fix=check.fix)}")
     print()

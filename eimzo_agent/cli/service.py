@@ -10,10 +10,15 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from eimzo_agent.config import load_config
-from eimzo_agent.deploy import autostart
-from eimzo_agent.deploy.autostart import AutostartError, Scope
+
+if TYPE_CHECKING:
+    from eimzo_agent.deploy.autostart import Backend, Scope
+
+# deploy.autostart (systemd, LaunchAgent, registry writers) is imported when the command runs: every CLI start
+# builds this parser, and `serve` would otherwise keep it in memory for its whole life.
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -27,6 +32,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from eimzo_agent.deploy import autostart
+    from eimzo_agent.deploy.autostart import AutostartError, Scope
+
     scope = Scope.USER if args.user else Scope.ALL_USERS
     backend = autostart.backend_for()
     if args.action == "status":
@@ -52,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status(backend: autostart.Backend, scopes: list[Scope]) -> int:
+def _status(backend: Backend, scopes: list[Scope]) -> int:
+    from eimzo_agent.deploy.autostart import Scope
+
     starts = False
     shown = set()
     for scope in scopes:
