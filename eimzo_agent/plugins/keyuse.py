@@ -12,8 +12,8 @@ and every kept password expires within the admin's cap.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from eimzo_agent.keys.alias import owner_from_alias
@@ -80,6 +80,17 @@ REMEMBERABLE: frozenset[str] = frozenset({"sign", "cosign", "login", "read_certi
 Ask = Callable[[PromptRequest], Awaitable[str | None]]
 
 
+def _file_stamp(key: LoadedKey) -> bytes | None:
+    """What tells that a key file is still the one a kept key was opened from: device, inode, size and change
+    time (a new password written by any program replaces the file or its bytes). A stat, not a read: the kept key
+    exists so that a signing loop does not touch the file's bytes on every signature."""
+    try:
+        info = os.stat(key.file)
+    except OSError:
+        return None  # gone (flash drive pulled out): the read below reports it as E-IMZO does
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}".encode()
+
+
 def memory_key(key: LoadedKey) -> str:
     """Which key a remembered password belongs to: the file and the entry in it."""
     return f"{key.file}\n{key.alias}"
@@ -106,22 +117,24 @@ class KeyUnlocker:
         `ask` and `kind` replace the prompter's `ask` and the question (change_password's combined dialog).
         Returns the opened key and the password that opened it (change_password needs it).
         """
-        data = await read_key(key)
         caller = call.caller
         if operation == "sign" and document is not None and looks_like_login_challenge(document):
             operation = "login"
         origin = caller.origin if not caller.opaque else None
         can_remember = ask is None and operation in REMEMBERABLE and bool(origin) and self.remember_max_seconds > 0
-        if can_remember and origin is not None:
-            fingerprint = hashlib.sha256(data).digest()
-            kept = self.passwords.recall_unlocked(origin, memory_key(key), fingerprint)
-            if kept is not None:  # the person's "remember" is in force: sign at key speed, no decryption
+        stamp = _file_stamp(key) if can_remember else None
+        if can_remember and origin is not None and stamp is not None:
+            kept = self.passwords.recall_unlocked(origin, memory_key(key), stamp)
+            if kept is not None:  # the person's "remember" is in force: sign at key speed, no file, no decryption
                 unlocked, password = kept
                 if isinstance(unlocked, UnlockedKey):
                     return unlocked, password
+        data = await read_key(key)
+        if can_remember and origin is not None:
             opened = await self._open_with_remembered(origin, key, data)
             if opened is not None:
-                self.passwords.keep_unlocked(origin, memory_key(key), fingerprint, opened[0])
+                if stamp is not None:
+                    self.passwords.keep_unlocked(origin, memory_key(key), stamp, opened[0])
                 return opened
         owner = owner_details(key.alias)
         preview = None
@@ -159,7 +172,8 @@ class KeyUnlocker:
             if can_remember and origin is not None and remember_seconds:
                 self.passwords.remember(origin, memory_key(key), password,
                                         min(remember_seconds, self.remember_max_seconds))
-                self.passwords.keep_unlocked(origin, memory_key(key), hashlib.sha256(data).digest(), opened)
+                if stamp is not None:
+                    self.passwords.keep_unlocked(origin, memory_key(key), stamp, opened)
             return opened, str(password)
         # E-IMZO's -5000 status stays, but the reason says "wrong password" in words the vendor's e-imzo-init.js
         # already maps to "Пароль неверный." (it looks for "BadPaddingException"): not the same as a cancel.

@@ -43,7 +43,7 @@ class _Entry:
     secret: bytearray
     expires: float
     timer: threading.Timer | None
-    #: The decrypted key (keys.pkcs12.UnlockedKey) and the fingerprint of the file bytes it came from.
+    #: The decrypted key (keys.pkcs12.UnlockedKey) and what identified the file it came from (its stat).
     unlocked: object | None = None
     fingerprint: bytes = b""
 
@@ -110,8 +110,9 @@ class PasswordMemory:
                 entry.unlocked, entry.fingerprint = unlocked, fingerprint
 
     def recall_unlocked(self, site: str, key: str, fingerprint: bytes) -> tuple[object, str] | None:
-        """The kept key and its password, if the entry is alive and the file still has the same bytes (a file
-        changed behind our back, e.g. a new password set elsewhere, is opened afresh)."""
+        """The kept key and its password, if the entry is alive and the file is still the same (`fingerprint` as
+        given when it was kept: a file changed behind our back, e.g. a new password set elsewhere, is opened
+        afresh)."""
         with self._lock:
             self._expire()
             entry = self._entries.get((site, key))
