@@ -77,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(config: AgentConfig, demo: DemoKeys | None) -> int:
     from eimzo_agent.agent import build_agent
     from eimzo_agent.server.listener import AgentServer, PortInUse
+    from eimzo_agent.server.memory import return_large_blocks_to_the_system
 
+    return_large_blocks_to_the_system()
     agent = build_agent(config)
     _remove_leftovers(agent)
     server = AgentServer(agent)

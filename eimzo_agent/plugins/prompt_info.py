@@ -100,11 +100,17 @@ def _key_algorithm_oid(spki_der: bytes) -> str:
     return core.ObjectIdentifier.load(algorithm[0].dump()).dotted
 
 
+#: Longer than any login code (a GUID, 32-64 hex digits, a Base64 nonce).
+_MAX_CHALLENGE_BYTES = 512
+
+
 def looks_like_login_challenge(content: bytes) -> bool:
     """Login pages (E-IMZO ID, OneID-style) sign a short one-time code: a GUID, hex or Base64 string.
 
     Only the label in the dialog depends on this guess; the code itself is shown like any other text.
     """
+    if len(content) > _MAX_CHALLENGE_BYTES:  # also keeps a 10 MB text document off this check (event loop)
+        return False
     try:
         text = content.decode("ascii")
     except UnicodeDecodeError:

@@ -33,6 +33,8 @@ HEAD_TIMEOUT = 10.0
 #: After our close frame, how long we wait for the browser's before dropping the TCP connection.
 CLOSE_TIMEOUT = 5.0
 READ_CHUNK = 256 * 1024
+#: Frames above this are UTF-8-decoded in a worker thread (see `_answer`).
+_LARGE_FRAME = 1024 * 1024
 #: How long a reply may wait for the client to read it.
 SLOW_CLIENT_TIMEOUT = 30.0
 
@@ -344,7 +346,9 @@ class WebSocketSession:
             return encode_reply(failure(Status.OTHER, reason))
         try:
             try:
-                text = frame.decode("utf-8")
+                # A large document's frame is decoded in a worker thread: other pages' calls must not wait on it.
+                text = frame.decode("utf-8") if len(frame) <= _LARGE_FRAME else await asyncio.to_thread(
+                    frame.decode, "utf-8")
             except UnicodeDecodeError:
                 text = ""  # not JSON either: the dispatcher answers "not a valid request"
             return await self.agent.dispatcher.handle(text, self.context)
