@@ -14,7 +14,7 @@ from typing import Any
 
 from eimzo_agent.crypto import cms
 from eimzo_agent.crypto.pkcs7_info import pkcs7_info
-from eimzo_agent.plugins.pkcs7 import decode_base64
+from eimzo_agent.plugins.pkcs7 import decode_document
 from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
 
@@ -44,13 +44,13 @@ class Pkcs7InfoPlugin:
         ]
 
     async def get_pkcs7_attached_info(self, call: Call) -> dict[str, Any]:
-        document = decode_base64(call.arg("pkcs7_64"), "pkcs7_64")
+        document = await decode_document(call.arg("pkcs7_64"), "pkcs7_64")
         anchors = self._anchors(call)
         return {"pkcs7Info": await self._info(document, None, anchors, attached=True)}
 
     async def get_pkcs7_detached_info(self, call: Call) -> dict[str, Any]:
-        data = decode_base64(call.arg("data_64"), "data_64")
-        document = decode_base64(call.arg("pkcs7_64"), "pkcs7_64")
+        data = await decode_document(call.arg("data_64"), "data_64")
+        document = await decode_document(call.arg("pkcs7_64"), "pkcs7_64")
         anchors = self._anchors(call)
         return {"pkcs7Info": await self._info(document, data, anchors, attached=False)}
 

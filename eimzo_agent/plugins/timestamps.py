@@ -13,7 +13,8 @@ import base64
 from typing import Any
 
 from eimzo_agent.crypto import timestamp
-from eimzo_agent.plugins.pkcs7 import decode_base64
+from eimzo_agent.plugins.pkcs7 import decode_base64, decode_document
+from eimzo_agent.protocol import base64data
 from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
 
@@ -74,14 +75,14 @@ class TimestampsPlugin:
         ]
 
     async def attach_timestamp_token_pkcs7(self, call: Call) -> dict[str, Any]:
-        pkcs7 = decode_base64(call.arg("pkcs7_64"), "pkcs7_64")
+        pkcs7 = await decode_document(call.arg("pkcs7_64"), "pkcs7_64")
         token = decode_base64(call.arg("timestamp_token_64"), "timestamp_token_64")
         serial = call.arg("signer_serial_number")
         try:
             result = await asyncio.to_thread(timestamp.attach_token, pkcs7, serial, token)
         except timestamp.TimestampError as exc:
             raise EimzoError(Status.OTHER, "timestamp_attach_failed", detail=str(exc)) from None
-        return {"pkcs7_64": _b64(result)}
+        return {"pkcs7_64": base64data.encode(result)}
 
     async def request_for_signature(self, call: Call) -> dict[str, Any]:
         signature = decode_hex(call.arg("signature_hex"), "signature_hex")
@@ -90,7 +91,7 @@ class TimestampsPlugin:
         return {"timestamp_request_64": _b64(request)}
 
     async def request_for_data(self, call: Call) -> dict[str, Any]:
-        data = decode_base64(call.arg("data_64"), "data_64")
+        data = await decode_document(call.arg("data_64"), "data_64")
         # GOST R 34.11-94 of a large document takes a while: off the event loop.
         request = await asyncio.to_thread(timestamp.request_for_data, data, ozdst=True)
         return {"timestamp_request_64": _b64(request)}
