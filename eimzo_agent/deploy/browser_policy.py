@@ -19,7 +19,6 @@ What each browser gets:
 from __future__ import annotations
 
 import json
-import plistlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -189,6 +188,8 @@ def registry_values(sites: Sequence[SitePattern], browser: Browser) -> list[tupl
 
 def macos_plist(sites: Sequence[SitePattern]) -> bytes:
     """A managed-preferences plist (for a configuration profile or /Library/Managed Preferences/<domain>.plist)."""
+    import plistlib  # only here: it brings the XML parser, which every CLI start (serve too) would carry
+
     return plistlib.dumps(chromium_policy(sites), fmt=plistlib.FMT_XML, sort_keys=True)
 
 
