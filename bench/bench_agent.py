@@ -23,7 +23,7 @@ from agent_harness import PASSWORD, make_askpass, mint, start_agent
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from timing import measure, print_table
+from timing import isolate_home, measure, print_table
 
 
 def raw_sign(pfx: Path) -> Callable[[], object]:
@@ -41,6 +41,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        isolate_home(tmp)
         keys = {
             "RSA-2048": mint(tmp / "ca", tmp / "flash" / "DSKEYS", "rsa2048", "--cn", "BENCH RSA", "--pinfl",
                              "31234567890123"),

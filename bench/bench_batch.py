@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from agent_harness import PASSWORD, mint, start_agent
-from timing import print_table
+from timing import isolate_home, print_table
 
 ASKPASS = """#!/bin/sh
 d="$(dirname "$0")"
@@ -45,6 +45,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        isolate_home(tmp)
         pfx = mint(tmp / "ca", tmp / "flash" / "DSKEYS", "ozdst", "--cn", "BENCH OZDST", "--pinfl", "31234567890125")
         askpass = tmp / "askpass"
         askpass.mkdir()

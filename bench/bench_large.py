@@ -31,6 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from agent_harness import PASSWORD, AgentProcess, make_askpass, mint, start_agent
+from timing import isolate_home
 from websockets.sync.client import connect
 
 from eimzo_agent.crypto import gost94
@@ -68,6 +69,7 @@ def main() -> int:
     hash_ms = best_of(lambda: gost94.gost94_digest(document))
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        isolate_home(tmp)
         pfx = mint(tmp / "ca", tmp / "flash" / "DSKEYS", "ozdst", "--cn", "BENCH OZDST", "--pinfl", "31234567890125")
         askpass = make_askpass(tmp)
         askpass.answer(f"{PASSWORD}\nremember=21600")

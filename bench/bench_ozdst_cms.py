@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from agent_harness import make_askpass, mint, start_agent
-from timing import measure, print_table
+from timing import isolate_home, measure, print_table
 
 from eimzo_agent.crypto.gost94 import gost94_digest
 
@@ -36,6 +36,7 @@ def main() -> int:
     rows: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        isolate_home(tmp)
         keys = {
             "O'zDSt": mint(tmp / "ca", tmp / "flash", "ozdst", "--cn", "BENCH OZDST", "--pinfl", "31234567890125"),
             "P-256": mint(tmp / "ca", tmp / "flash", "p256", "--cn", "BENCH EC", "--pinfl", "31234567890124"),

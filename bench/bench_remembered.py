@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from agent_harness import PASSWORD, make_askpass, mint, start_agent
-from timing import measure, print_table
+from timing import isolate_home, measure, print_table
 
 
 def main() -> int:
@@ -28,6 +28,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        isolate_home(tmp)
         keys = {
             "P-256": mint(tmp / "ca", tmp / "flash" / "DSKEYS", "p256", "--cn", "BENCH EC", "--pinfl",
                           "31234567890124"),

@@ -24,7 +24,7 @@ import pkcs11
 from agent_harness import make_askpass, start_agent
 from pkcs11 import Attribute, Mechanism, ObjectClass
 from softhsm import MODULE, PIN, make_softhsm, mint_pfx
-from timing import measure, print_table
+from timing import isolate_home, measure, print_table
 
 DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420") + bytes(32)
 
@@ -36,6 +36,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        isolate_home(tmp)
         hsm = make_softhsm(tmp / "hsm")
         hsm.add_token("BENCH")
         keys = {"RSA-2048": ("rsa2048", "01", Mechanism.RSA_PKCS, DIGEST_INFO),
