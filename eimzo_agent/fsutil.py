@@ -59,7 +59,7 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Pat
         with suppress(OSError):
             os.unlink(temp)
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
     return target
 
 
@@ -115,7 +115,7 @@ def _owned_by_us(info: os.stat_result) -> bool:
     return getuid is None or info.st_uid == getuid()
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make the rename itself durable (POSIX); Windows cannot open folders and needs no such step."""
     if os.name != "posix":
         return

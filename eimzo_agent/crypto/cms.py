@@ -26,6 +26,8 @@ from typing import Any, Literal
 from asn1crypto import algos, core, tsp, x509
 from asn1crypto import cms as asn1_cms
 
+from eimzo_agent.crypto.der import header as _header
+from eimzo_agent.crypto.der import tlv as _tlv
 from eimzo_agent.crypto.signer import Signer
 
 __all__ = [
@@ -303,10 +305,6 @@ _OID_ATTR_SIGNING_TIME = bytes.fromhex("06092a864886f70d010905")
 _OID_ATTR_MESSAGE_DIGEST = bytes.fromhex("06092a864886f70d010904")
 
 
-def _tlv(tag: int, body: bytes) -> bytes:
-    return _header(tag, len(body)) + body
-
-
 def _attribute(type_oid: bytes, value: bytes) -> bytes:
     """Attribute ::= SEQUENCE { attrType OID, attrValues SET OF value } with one value."""
     return _tlv(_SEQUENCE, type_oid + _tlv(_SET, value))
@@ -394,14 +392,6 @@ def _encode_content_info(
     prefix = [_header(_SEQUENCE, outer_len), _OID_SIGNED_DATA, explicit_sd, signed_data, *head]
     middle = [content] if content else []
     return b"".join([*prefix, *middle, *tail])
-
-
-def _header(tag: int, length: int) -> bytes:
-    """DER identifier + definite length."""
-    if length < 0x80:
-        return bytes((tag, length))
-    size = (length.bit_length() + 7) // 8
-    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big")
 
 
 def _set_of(tag: int, elements: Iterable[bytes]) -> bytes:

@@ -23,6 +23,7 @@ from typing import Any
 from asn1crypto import core, pem
 from asn1crypto import x509 as asn1_x509
 
+from .der import tlv
 from .new_keys import PrivateKey, sign, signature_algorithm_der, spki_der
 from .x509_info import AlgorithmError, format_name, key_algorithm_name, signature_algorithm_name, verify_signature
 
@@ -134,15 +135,6 @@ def _unescape(value: str) -> str:
     return "".join(out)
 
 
-def _der(tag: int, content: bytes) -> bytes:
-    """One DER TLV (the request is encoded by hand: asn1crypto's object model costs milliseconds per request)."""
-    size = len(content)
-    if size < 0x80:
-        return bytes((tag, size)) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + content
-
-
 @functools.lru_cache(maxsize=256)
 def _oid(dotted: str) -> bytes:
     return core.ObjectIdentifier(dotted).dump()
@@ -157,13 +149,13 @@ def _encode_value(oid: str, value: str) -> bytes:
     if oid in _PRINTABLE_OIDS:
         if not _PRINTABLE.fullmatch(value):
             raise SubjectError(f"the value of {oid} may hold only PrintableString characters")
-        return _der(0x13, value.encode("ascii"))
+        return tlv(0x13, value.encode("ascii"))
     if oid in _IA5_OIDS:
         if not value.isascii():
             raise SubjectError(f"the value of {oid} may hold only ASCII characters")
-        return _der(0x16, value.encode("ascii"))
+        return tlv(0x16, value.encode("ascii"))
     try:
-        return _der(0x0C, value.encode("utf-8"))
+        return tlv(0x0C, value.encode("utf-8"))
     except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape
         raise SubjectError(f"the value of {oid} is not valid Unicode") from exc
 
@@ -200,9 +192,9 @@ def parse_subject(text: str) -> bytes:
                 oid_der = _oid(oid)
             except ValueError as exc:
                 raise SubjectError(f"{label!r} is not a valid object identifier") from exc
-            atvs.append(_der(0x30, oid_der + _encode_value(oid, value)))
-        rdns.append(_der(0x31, b"".join(sorted(atvs))))  # DER: a SET's elements in ascending order
-    return _der(0x30, b"".join(rdns))
+            atvs.append(tlv(0x30, oid_der + _encode_value(oid, value)))
+        rdns.append(tlv(0x31, b"".join(sorted(atvs))))  # DER: a SET's elements in ascending order
+    return tlv(0x30, b"".join(rdns))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -260,16 +252,16 @@ def _extension_request(policies: tuple[str, ...]) -> bytes:
         "extn_value": [{"policy_identifier": oid} for oid in policies],
     })
     extensions = asn1_x509.Extensions([extension]).dump()
-    return _der(0x30, _oid(OID_EXTENSION_REQUEST) + _der(0x31, extensions))
+    return tlv(0x30, _oid(OID_EXTENSION_REQUEST) + tlv(0x31, extensions))
 
 
 def create_pkcs10(key: PrivateKey, subject_der: bytes, policies: tuple[str, ...] = ()) -> bytes:
     """A DER PKCS#10 request for `key`, the DER Name `subject_der` (kept byte for byte) and `policies`."""
     attributes = _extension_request(policies) if policies else b""
     # version 0, subject, SubjectPublicKeyInfo, [0] IMPLICIT SET OF Attribute (required, also when empty)
-    info = _der(0x30, b"\x02\x01\x00" + subject_der + spki_der(key) + _der(0xA0, attributes))
+    info = tlv(0x30, b"\x02\x01\x00" + subject_der + spki_der(key) + tlv(0xA0, attributes))
     signature = sign(key, info)
-    return _der(0x30, info + signature_algorithm_der(key) + _der(0x03, b"\x00" + signature))
+    return tlv(0x30, info + signature_algorithm_der(key) + tlv(0x03, b"\x00" + signature))
 
 
 def decode_pkcs10(text: str) -> bytes:

@@ -202,21 +202,28 @@ def _generate_key(alg: Algorithm) -> PrivateKey:
 
 def _issue(ca: DevCa, key: PrivateKey, subject: x509.Name, not_before: datetime.datetime,
            not_after: datetime.datetime) -> x509.Certificate:
+    builder = end_entity_builder(ca, key.public_key(), subject, not_before, not_after)
+    return builder.sign(ca.private_key, hashes.SHA256())
+
+
+def end_entity_builder(ca: DevCa, public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, subject: x509.Name,
+                       not_before: datetime.datetime, not_after: datetime.datetime) -> x509.CertificateBuilder:
+    """A signing certificate of the dev CA, to be signed with `ca.private_key` (dev.registration adds the
+    policies a request asked for)."""
     ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         # No extended key usage: `openssl cms -verify` then accepts the signer without -purpose any.
         .add_extension(_key_usage(digital_signature=True, content_commitment=True), critical=True)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca.private_key, hashes.SHA256())
     )
 
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from ..crypto.ozdst_keys import is_ozdst_key_oid, parse_spki
 from ..crypto.x509_info import AlgorithmError, verify_signature
 from .common import BACKDATE, utc_now
-from .mint import DevCa, ensure_dev_ca
+from .mint import DevCa, end_entity_builder, ensure_dev_ca
 from .ozdst_ca import ensure_ozdst_ca, issue_certificate
 
 __all__ = ["CsrError", "IssuedChain", "issue_for_csr"]
@@ -141,20 +141,7 @@ def _issue_international(ca: DevCa, csr_der: bytes, info: asn1_csr.Certification
         raise CsrError(f"the request's public key is unusable: {exc}") from exc
     if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         raise CsrError("the dev CA issues only RSA, EC and O'zDSt keys")  # the signature check refuses others first
-    ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(request.subject)
-        .issuer_name(ca.certificate.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(_end_entity_key_usage(), critical=True)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-    )
+    builder = end_entity_builder(ca, public_key, request.subject, not_before, not_after)
     if policies is not None:
         builder = builder.add_extension(_policies_from(request), critical=bool(policies["critical"].native))
     cert = builder.sign(ca.private_key, hashes.SHA256())
@@ -164,6 +151,10 @@ def _issue_international(ca: DevCa, csr_der: bytes, info: asn1_csr.Certification
         raise CsrError("the subject could not be copied exactly")
     root = ca.certificate.public_bytes(serialization.Encoding.DER)
     return IssuedChain(der, root, root)
+
+
+def _policies_from(request: x509.CertificateSigningRequest) -> x509.CertificatePolicies:
+    return request.extensions.get_extension_for_class(x509.CertificatePolicies).value
 
 
 def _policies_from(request: x509.CertificateSigningRequest) -> x509.CertificatePolicies:

@@ -15,7 +15,7 @@ import secrets
 from contextlib import suppress
 from pathlib import Path
 
-from ..fsutil import NEW_FILE_MODE, TEMP_MARKER
+from ..fsutil import NEW_FILE_MODE, TEMP_MARKER, fsync_directory
 from .errors import KeyErrorKind, KeyStoreError
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -50,7 +50,7 @@ def write_new_key_file(path: Path, data: bytes) -> None:
     finally:
         with suppress(OSError):
             os.unlink(temp)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 def _write_exclusive(path: Path, data: bytes) -> None:
@@ -64,14 +64,3 @@ def _write_exclusive(path: Path, data: bytes) -> None:
         with suppress(OSError):
             os.unlink(path)
         raise
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

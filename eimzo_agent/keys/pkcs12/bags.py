@@ -6,6 +6,7 @@ from asn1crypto import cms as asn1_cms
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pkcs12 as asn1_pkcs12
 
+from ...crypto.der import tlv
 from .pbe import PbeScheme, encrypt_pbe
 
 
@@ -35,30 +36,22 @@ def cert_bag(der: bytes, attributes: asn1_pkcs12.Attributes | None) -> bytes:
     algorithms it does not know (O'zDSt). Whether a bag's length ends in 0x80 depends on the name and serial, so
     that failed at random. Here the certificate goes in as the bytes it is.
     """
-    cert_value = _tlv(0xA0, _tlv(0x04, der))  # certValue [0] EXPLICIT OCTET STRING
-    value = _tlv(0x30, _OID_X509_CERTIFICATE + cert_value)
-    body = _OID_CERT_BAG + _tlv(0xA0, value)  # bagValue [0] EXPLICIT CertBag
+    cert_value = tlv(0xA0, tlv(0x04, der))  # certValue [0] EXPLICIT OCTET STRING
+    value = tlv(0x30, _OID_X509_CERTIFICATE + cert_value)
+    body = _OID_CERT_BAG + tlv(0xA0, value)  # bagValue [0] EXPLICIT CertBag
     if attributes is not None:
         body += attributes.dump()
-    return _tlv(0x30, body)
+    return tlv(0x30, body)
 
 
 def safe_contents(bags: list[asn1_pkcs12.SafeBag | bytes]) -> bytes:
     """SafeContents DER of bags given as objects or as DER (bags with certificates must be DER: see `cert_bag`)."""
-    return _tlv(0x30, b"".join(bag if isinstance(bag, bytes) else bag.dump() for bag in bags))
+    return tlv(0x30, b"".join(bag if isinstance(bag, bytes) else bag.dump() for bag in bags))
 
 
 #: DER of the OIDs certBag (1.2.840.113549.1.12.10.1.3) and x509Certificate (1.2.840.113549.1.9.22.1).
 _OID_CERT_BAG = bytes.fromhex("060b2a864886f70d010c0a0103")
 _OID_X509_CERTIFICATE = bytes.fromhex("060a2a864886f70d01091601")
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    length = len(body)
-    if length < 0x80:
-        return bytes((tag, length)) + body
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(octets))) + octets + body
 
 
 def _safe_bag(bag_id: str, value: object, attributes: asn1_pkcs12.Attributes | None) -> asn1_pkcs12.SafeBag:
