@@ -44,26 +44,8 @@ def build_change_dialog(root: tk.Tk, finish: Callable[[PasswordChange | None], N
     if banner is not None:
         banner.pack(anchor="w", pady=(0, 8))
 
-    form = ttk.Frame(outer)
-    form.pack(fill="x")
-    form.columnconfigure(1, weight=1)
-    shown = tk.BooleanVar(root, value=False)
-    caps_label = ttk.Label(form, text="⇪ " + t("caps_lock"), style="Warn.TLabel", padding=(6, 2))
-    caps = CapsLockWatch(root, caps_label)
-    entries = []
-    for row, key in enumerate(("label_current", "label_new", "label_repeat")):
-        ttk.Label(form, text=t(key)).grid(row=row, column=0, sticky="w", padx=(0, 10), pady=2)
-        secret = SecretEntry(form, shown, caps.on_key)
-        secret.entry.grid(row=row, column=1, sticky="we", pady=2)
-        entries.append(secret)
+    entries, show_rules = new_password_form(root, outer, t, ("label_current", "label_new", "label_repeat"))
     current, new, repeat = entries
-    ttk.Checkbutton(form, text=t("show"), variable=shown).grid(row=0, column=2, sticky="w", padx=(10, 0))
-    caps_label.grid(row=3, column=1, sticky="w", pady=(4, 0))
-    caps.refresh()
-
-    rules_box = ttk.Frame(outer)
-    rules_box.pack(fill="x", pady=(10, 0))
-    show_rules = rules_panel(rules_box, t)
 
     def ready() -> bool:
         return bool(current.get()) and password_rules.acceptable(new.get()) and new.get() == repeat.get()
@@ -90,6 +72,32 @@ def build_change_dialog(root: tk.Tk, finish: Callable[[PasswordChange | None], N
     root.bind("<Return>", accept)
     root.bind("<KP_Enter>", accept)
     return current.entry
+
+
+def new_password_form(root: tk.Tk, parent: ttk.Frame, t: Callable[..., str], labels: tuple[str, ...],
+                      top: int = 0) -> tuple[list[SecretEntry], Callable[[str, str], None]]:
+    """Packs the password entries (one per catalogue key in `labels`), "show", the Caps Lock warning and E-IMZO's
+    rules into `parent`: the change-password and the enrollment dialogs share them. Returns the entries and the
+    function that re-ticks the rules for the new password and its repetition."""
+    form = ttk.Frame(parent)
+    form.pack(fill="x", pady=(top, 0))
+    form.columnconfigure(1, weight=1)
+    shown = tk.BooleanVar(root, value=False)
+    caps_label = ttk.Label(form, text="⇪ " + t("caps_lock"), style="Warn.TLabel", padding=(6, 2))
+    caps = CapsLockWatch(root, caps_label)
+    entries = []
+    for row, key in enumerate(labels):
+        ttk.Label(form, text=t(key)).grid(row=row, column=0, sticky="w", padx=(0, 10), pady=2)
+        secret = SecretEntry(form, shown, caps.on_key)
+        secret.entry.grid(row=row, column=1, sticky="we", pady=2)
+        entries.append(secret)
+    # After the entries, so Tab goes through them, then to "show".
+    ttk.Checkbutton(form, text=t("show"), variable=shown).grid(row=0, column=2, sticky="w", padx=(10, 0))
+    caps_label.grid(row=len(labels), column=1, sticky="w", pady=(4, 0))
+    caps.refresh()
+    rules_box = ttk.Frame(parent)
+    rules_box.pack(fill="x", pady=(10, 0))
+    return entries, rules_panel(rules_box, t)
 
 
 def rules_panel(parent: ttk.Frame, t: Callable[..., str]) -> Callable[[str, str], None]:

@@ -14,11 +14,9 @@ from tkinter import ttk
 
 from eimzo_agent.keys import password_rules
 from eimzo_agent.ui.prompter import EnrollChoice, PromptRequest
-from eimzo_agent.ui.tk_change import rules_panel
+from eimzo_agent.ui.tk_change import new_password_form
 from eimzo_agent.ui.tk_widgets import (
     WRAP,
-    CapsLockWatch,
-    SecretEntry,
     button_row,
     details_grid,
     setup_style,
@@ -60,27 +58,8 @@ def build_enroll_dialog(root: tk.Tk, finish: Callable[[EnrollChoice | None], Non
     warning.pack(fill="x", pady=(12, 0))
     ttk.Label(warning, text="⚠ " + t("change_warning"), style="Warn.TLabel", wraplength=WRAP + 60).pack(anchor="w")
 
-    form = ttk.Frame(outer)
-    form.pack(fill="x", pady=(12, 0))
-    form.columnconfigure(1, weight=1)
-    shown = tk.BooleanVar(root, value=False)
-    caps_label = ttk.Label(form, text="⇪ " + t("caps_lock"), style="Warn.TLabel", padding=(6, 2))
-    caps = CapsLockWatch(root, caps_label)
-    entries = []
-    for row, key in enumerate(("label_new", "label_repeat")):
-        ttk.Label(form, text=t(key)).grid(row=row, column=0, sticky="w", padx=(0, 10), pady=2)
-        secret = SecretEntry(form, shown, caps.on_key)
-        secret.entry.grid(row=row, column=1, sticky="we", pady=2)
-        entries.append(secret)
-    new, repeat = entries
-    # After the entries, so Tab goes disk → new → repeat → Show → OK.
-    ttk.Checkbutton(form, text=t("show"), variable=shown).grid(row=0, column=2, sticky="w", padx=(10, 0))
-    caps_label.grid(row=2, column=1, sticky="w", pady=(4, 0))
-    caps.refresh()
-
-    rules_box = ttk.Frame(outer)
-    rules_box.pack(fill="x", pady=(10, 0))
-    show_rules = rules_panel(rules_box, t)
+    # After the disks, so Tab goes disk → new → repeat → Show → OK.
+    (new, repeat), show_rules = new_password_form(root, outer, t, ("label_new", "label_repeat"), top=12)
 
     def ready() -> bool:
         return bool(disk.get()) and password_rules.acceptable(new.get()) and new.get() == repeat.get()
