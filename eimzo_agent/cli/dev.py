@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 
@@ -97,39 +98,34 @@ def _mint_key(args: argparse.Namespace) -> int:
 
 
 def _registration(args: argparse.Namespace) -> int:
-    from eimzo_agent.dev.registration_service import RegistrationServer
+    from eimzo_agent.dev.registration_service import start_registration
 
-    try:
-        server = RegistrationServer(("127.0.0.1", args.port), args.ca or dev_ca_path())
-    except OSError as exc:
-        print(f"eimzo-agent: cannot listen on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(f"registration: {server.url}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return _serve_until_stopped("registration", lambda: start_registration(args.ca or dev_ca_path(), args.port),
+                                f"cannot listen on 127.0.0.1:{args.port}: ")
 
 
 def _tsa(args: argparse.Namespace) -> int:
+    from eimzo_agent.dev.tsa import DEFAULT_POLICY, start_tsa
+
+    return _serve_until_stopped("TSA", lambda: start_tsa(args.ca or dev_ca_path(), alg=args.alg, port=args.port,
+                                                         policy=args.policy or DEFAULT_POLICY))
+
+
+def _serve_until_stopped(label: str, start: Callable[[], tuple[str, Callable[[], None]]], failed: str = "") -> int:
+    """Run a development service until Ctrl+C or SIGTERM, after printing "LABEL: URL" (tests and scripts read the
+    port from that line); the port is released either way."""
     import signal
     import threading
 
-    from eimzo_agent.dev.tsa import DEFAULT_POLICY, start_tsa
     from eimzo_agent.keys.errors import KeyStoreError
 
     try:
-        url, stop = start_tsa(args.ca or dev_ca_path(), alg=args.alg, port=args.port,
-                              policy=args.policy or DEFAULT_POLICY)
+        url, stop = start()
     except (ValueError, KeyStoreError, OSError) as exc:
-        print(f"eimzo-agent: {exc}", file=sys.stderr)
+        print(f"eimzo-agent: {failed}{exc}", file=sys.stderr)
         return 1
-    print(f"TSA: {url}", flush=True)  # tests and scripts read the port from this line
-    # SIGTERM ends it like Ctrl+C does (KeyboardInterrupt), so the port is released either way.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    print(f"{label}: {url}", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM ends it as Ctrl+C does
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

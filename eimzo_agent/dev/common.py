@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import socketserver
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from ..fsutil import write_atomically
@@ -50,3 +53,16 @@ def add_years(moment: datetime.datetime, years: int) -> datetime.datetime:
         return moment.replace(year=moment.year + years)
     except ValueError:  # 29 February
         return moment.replace(year=moment.year + years, day=28)
+
+
+def serve_in_background(server: socketserver.BaseServer, name: str) -> Callable[[], None]:
+    """Run a development HTTP service in a daemon thread; returns the function that stops it and frees the port."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    return stop

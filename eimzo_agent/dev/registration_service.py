@@ -21,6 +21,7 @@ from pathlib import Path
 from asn1crypto import pem
 
 from ..keys.errors import KeyStoreError
+from .common import serve_in_background
 from .registration import CsrError, issue_for_csr
 
 __all__ = ["MAX_BODY", "RegistrationServer", "start_registration"]
@@ -131,12 +132,4 @@ def _b64(data: bytes) -> str:
 def start_registration(ca_dir: Path, port: int = 0, host: str = "127.0.0.1") -> tuple[str, Callable[[], None]]:
     """Serve in a background thread; return the base URL and a function that stops the server."""
     server = RegistrationServer((host, port), ca_dir)
-    thread = threading.Thread(target=server.serve_forever, name="dev-registration", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-    return server.url, stop
+    return server.url, serve_in_background(server, "dev-registration")

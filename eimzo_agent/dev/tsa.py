@@ -33,7 +33,15 @@ from ..crypto.ozdst_keys import OZDST, OZMST, OzdstPrivateKey, OzdstSigner, load
 from ..crypto.signer import CryptographySigner, Signer
 from ..crypto.timestamp import TimeStampResponse
 from ..keys.errors import KeyErrorKind, KeyStoreError
-from .common import BACKDATE, add_years, make_private_directory, missing_half, utc_now, write_ca_file
+from .common import (
+    BACKDATE,
+    add_years,
+    make_private_directory,
+    missing_half,
+    serve_in_background,
+    utc_now,
+    write_ca_file,
+)
 from .mint import DevCa, ensure_dev_ca
 from .ozdst_ca import ensure_ozdst_ca, issue_certificate
 
@@ -312,12 +320,4 @@ def start_tsa(ca_directory: Path, *, alg: TsaAlgorithm = "rsa2048", port: int = 
     handler = type("TsaHandler", (_Handler,), {"service": service})
     server = http.server.ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="dev-tsa", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-    return f"http://{host}:{server.server_address[1]}/", stop
+    return f"http://{host}:{server.server_address[1]}/", serve_in_background(server, "dev-tsa")
