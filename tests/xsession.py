@@ -99,8 +99,9 @@ class XScreen:
         tree = self.run("xwininfo", "-children", "-id", str(window), check=False)
         return f"0x{focus:x} " in tree
 
-    def wait_focus(self, window: int, timeout: float = 2.0) -> bool:
-        """True once `window` has the focus; a dialog gets a moment after it is mapped to take it."""
+    def wait_focus(self, window: int, timeout: float = 10.0) -> bool:
+        """True once `window` has the focus; a dialog gets a moment after it is mapped to take it (generous: a
+        loaded 2-core CI machine maps windows slowly; this waits, it does not time anything)."""
         deadline = time.monotonic() + timeout
         while not self.has_focus(window):
             if time.monotonic() > deadline:

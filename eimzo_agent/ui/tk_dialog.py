@@ -33,8 +33,9 @@ T = TypeVar("T")
 Builder = Callable[["tk.Tk", Callable[[T | None], None]], "tk.Widget"]
 #: The questions `ask` shows: a secret typed into a masked entry.
 SECRET_KINDS = frozenset({"password", "pin", "new_password", "repeat_new_password"})
-#: Re-take the focus at these moments (ms) if a window manager gave it away.
-FOCUS_RECHECK_MS = (150, 500, 1200)
+#: Re-take the focus at these moments (ms after creation, and again after mapping) if X never gave it to us or a
+#: window manager handed it back to the browser.
+FOCUS_RECHECK_MS = (150, 500, 1200, 2500)
 
 
 def run_dialog(request: PromptRequest, build: Builder[T], cancel: threading.Event) -> T | None:
@@ -97,8 +98,14 @@ def _place(root: tk.Tk) -> None:
 
 
 def bring_to_front(root: tk.Tk, focus: tk.Widget) -> None:
+    """Raise and focus the dialog, and again once X has really mapped it.
+
+    On a busy machine the first focus_force can run before the window is viewable, and X then ignores it while
+    Tk may still believe it holds the focus; so the checks count only a real FocusIn from X, and they are
+    counted from the moment the window is mapped, not from when it was created."""
     root.attributes("-topmost", True)
     root.deiconify()
+    focused = [False]
 
     def take_focus() -> None:
         root.lift()
@@ -106,10 +113,25 @@ def bring_to_front(root: tk.Tk, focus: tk.Widget) -> None:
         focus.focus_set()
 
     def recheck() -> None:
-        if root.focus_displayof() is None:
-            log.debug("password dialog lost the focus right after it appeared; taking it back")
+        if not focused[0] or root.focus_displayof() is None:
+            log.debug("password dialog does not hold the focus a moment after it appeared; taking it")
             take_focus()
 
+    def on_map(event: tk.Event) -> None:
+        if event.widget is root:
+            root.after_idle(take_focus)
+            for delay in FOCUS_RECHECK_MS:
+                root.after(delay, recheck)
+
+    def on_focus_in(_event: tk.Event) -> None:
+        focused[0] = True
+
+    def on_focus_out(_event: tk.Event) -> None:
+        focused[0] = False  # a move between our own widgets sends FocusIn right after
+
+    root.bind("<Map>", on_map, add="+")
+    root.bind("<FocusIn>", on_focus_in, add="+")
+    root.bind("<FocusOut>", on_focus_out, add="+")
     root.after_idle(take_focus)
     for delay in FOCUS_RECHECK_MS:
         root.after(delay, recheck)
