@@ -53,6 +53,9 @@ if (( level >= 2 )); then
   # Windows installer tests (tests/test_msi_package.py): build the MSI (wixl, msitools, osslsigncode, mingw-w64
   # for gost94.dll and the custom-action DLL) and install it under Wine (wine64) with the bundled Python.
   packages+=(wixl msitools osslsigncode gcc-mingw-w64-x86-64-win32 wine64)
+  # Portal server tests: a real Redis shared by two server processes behind a real nginx, each started by the
+  # tests in a temporary folder (the packages' own services are not used).
+  packages+=(redis-server nginx)
   # Linux package tests (tests/test_deb_package.py): mmdebstrap makes the clean Debian 12 root they install into;
   # lintian checks the packages, systemd-analyze their user unit, desktop-file-validate their desktop entries.
   packages+=(mmdebstrap lintian systemd desktop-file-utils)
@@ -102,7 +105,7 @@ if [[ "$stamped_digest" != "$digest" ]] || (( stamped_level < level )); then
   # A changed project is reinstalled at the level it had, so a test venv keeps its test tools up to date.
   install_level=$(( stamped_level > level ? stamped_level : level ))
   echo "bootstrap: installing eimzo-agent into .venv"
-  extras=("" "[tokens]" "[tokens,test]")
+  extras=("" "[tokens]" "[tokens,test,portal]")
   pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
   "${pip[@]}" --editable ".${extras[install_level]}"
   if (( install_level == 0 )); then
