@@ -1,70 +1,45 @@
 #!/usr/bin/env node
 /**
- * Builds the classic-script (UMD) copy of the browser client from the ES module.
+ * Builds the classic-script (UMD) copy of the browser client from the ES module, with rollup (rollup.config.mjs).
  *
  *   node browser_js/build.mjs          writes browser_js/eimzo-agent.js from eimzo-agent.mjs
  *   node browser_js/build.mjs --check  changes nothing; exits 1 when eimzo-agent.js is out of date
  *
- * The agent serves browser_js/ and examples/demo-portal/ directly (eimzo_agent/server/static_files.py); built
- * wheels carry them because setup.py copies them in, so there is no served copy to keep in step here.
+ * The built file is committed: the agent serves browser_js/ and examples/demo-portal/ directly
+ * (eimzo_agent/server/static_files.py), built wheels and packages carry them, and the npm package ships it, none
+ * of which should need node to build. rollup is a devDependency of the repository (`npm ci` at its root).
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
+import config, { GLOBAL_NAME } from './rollup.config.mjs';
 
-/** The global a classic <script> gets. */
-export const GLOBAL_NAME = 'EimzoAgent';
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/**
- * The UMD build of an ES module that only declares top-level `export class|function|const|let` (no imports, no
- * `export {…}` lists, no default export): the `export` keywords go, the names become the factory's result.
- * @param {string} source
- * @returns {string}
- */
-export function umdFromModule(source) {
-  /** @type {string[]} */
-  const names = [];
-  const body = source.split('\n').map((line, index) => {
-    const declaration = /^export ((?:async )?(?:class|function\*?|const|let) ([A-Za-z_$][\w$]*))/.exec(line);
-    if (declaration) {
-      names.push(declaration[2]);
-      return line.slice('export '.length);
-    }
-    if (/^\s*(export|import)\b/.test(line)) {
-      throw new Error(`line ${index + 1}: module syntax the UMD build does not support: ${line.trim()}`);
-    }
-    return line;
-  });
-  if (names.length === 0) throw new Error('the module exports nothing');
-  return [
-    '// Generated from eimzo-agent.mjs by browser_js/build.mjs: edit the .mjs and rebuild, never this file.',
-    `// Classic script: defines the global \`${GLOBAL_NAME}\` (or module.exports / an AMD module).`,
-    '(function (root, factory) {',
-    "  if (typeof define === 'function' && define.amd) define([], factory);",
-    "  else if (typeof module === 'object' && module.exports) module.exports = factory();",
-    `  else root.${GLOBAL_NAME} = factory();`,
-    "})(typeof globalThis !== 'undefined' ? globalThis : typeof self !== 'undefined' ? self : this, function () {",
-    "'use strict';",
-    ...body,
-    'return {',
-    ...names.map((name) => `  ${name},`),
-    '};',
-    '});',
-    '',
-  ].join('\n');
-}
+export { GLOBAL_NAME };
 
 /**
  * Every generated file with the bytes it must have.
- * @returns {Array<{path: string, content: Buffer}>}
+ * @param {string} [input] the module to build from (default: eimzo-agent.mjs)
+ * @returns {Promise<Array<{path: string, content: Buffer}>>}
  */
-export function expectedOutputs() {
-  const umd = Buffer.from(umdFromModule(readFileSync(join(HERE, 'eimzo-agent.mjs'), 'utf8')));
-  return [{ path: join(HERE, 'eimzo-agent.js'), content: umd }];
+export async function expectedOutputs(input = /** @type {string} */ (config.input)) {
+  /** @type {typeof import('rollup')} */
+  let rollup;
+  try {
+    rollup = await import('rollup');
+  } catch (error) {
+    throw new Error('rollup is not installed: run `npm ci` at the repository root', { cause: error });
+  }
+  const bundle = await rollup.rollup({ ...config, input });
+  try {
+    const { output } = await bundle.generate(config.output);
+    return [{ path: /** @type {string} */ (config.output.file), content: Buffer.from(output[0].code) }];
+  } finally {
+    await bundle.close();
+  }
 }
 
 /**
@@ -83,8 +58,8 @@ export function staleOutputs(outputs) {
     .map(({ path }) => relative(ROOT, path));
 }
 
-function main() {
-  const outputs = expectedOutputs();
+async function main() {
+  const outputs = await expectedOutputs();
   const stale = staleOutputs(outputs);
   if (process.argv.includes('--check')) {
     if (stale.length) {
@@ -100,4 +75,4 @@ function main() {
   console.log(stale.length ? `wrote ${stale.join(', ')}` : 'browser_js build: nothing to do');
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

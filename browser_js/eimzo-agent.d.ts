@@ -52,6 +52,7 @@ export type ErrorCode =
   | 'ABORTED'
   | 'BAD_REPLY'
   | 'VERSION_TOO_OLD'
+  | 'PORTAL_ERROR'
   | AgentErrorCode
   | 'ERROR';
 export type AgentErrorCode =
@@ -102,6 +103,25 @@ export declare class VersionError extends EimzoError {
   readonly required: { major: number; minor: number };
 }
 
+/** The portal's server failed or refused, in login() or sign({timestampUrl}). */
+export declare class PortalError extends EimzoError {
+  constructor(
+    message: string,
+    details?: { url?: string; httpStatus?: number; status?: number; reason?: string; reply?: any; cause?: unknown },
+  );
+  readonly code: 'PORTAL_ERROR';
+  /** The server's JSON `status` (e.g. -20: challenge expired or used), when it answered one. */
+  readonly status?: number;
+  /** The server's JSON `message`, when it gave one. */
+  readonly reason?: string;
+  /** The URL that failed. */
+  readonly url?: string;
+  /** The HTTP status, when the server answered. */
+  readonly httpStatus?: number;
+  /** The server's parsed JSON reply, when it sent one. */
+  readonly reply?: any;
+}
+
 export interface ClientOptions {
   /** Agent WebSocket URL; default: `wssUrl` on https pages, else `wsUrl`. */
   url?: string;
@@ -144,8 +164,24 @@ export interface SignOptions {
   detached?: boolean;
   /** `data` is already Base64. */
   base64?: boolean;
+  /** The portal's /frontend/timestamp/pkcs7: the PKCS#7 is posted there and comes back with a timestamp token. */
+  timestampUrl?: string;
+  /** Extra headers for the timestampUrl request (e.g. a CSRF token). */
+  headers?: Record<string, string>;
   timeout?: number;
   signal?: AbortSignal;
+}
+
+export interface LoginOptions {
+  /** GET, answers `{challenge, ttl, status: 1}` (E-IMZO-server's /frontend/challenge); `_uc` is added. */
+  challengeUrl: string;
+  /** POST, the PKCS#7 as the raw text body: the portal's backend, which checks it with /backend/auth. */
+  authUrl: string;
+  /** A keyId, a loadKey() result, or a listKeys() entry (loaded first). */
+  key: string | LoadedKey | KeyInfo;
+  signal?: AbortSignal;
+  /** Extra headers for both requests (e.g. a CSRF token). */
+  headers?: Record<string, string>;
 }
 
 export interface BatchDocument {
@@ -259,6 +295,8 @@ export interface Signature {
   /** Signer certificate serial, lower-case hex. */
   signerSerialNumber: string;
   signatureHex: string;
+  /** With `timestampUrl`: the portal's timestampedSignerList (empty when the PKCS#7 already had tokens). */
+  timestampedSigners?: any[];
 }
 
 export interface DiagnoseOptions {
@@ -336,6 +374,8 @@ export declare class EimzoClient {
   ): Promise<LoadedKey>;
   /** keyId from loadKey(), or "idcard" / "baikey" / "ckc". */
   sign(key: string | LoadedKey, data: SignableData, options?: SignOptions): Promise<Signature>;
+  /** Challenge → attached signature → auth URL; resolves with the auth URL's JSON reply (status 1). */
+  login(options: LoginOptions): Promise<any>;
   appendSignature(key: string | LoadedKey, pkcs7Base64: string, options?: CallOptions): Promise<Signature>;
   /** Many documents, one confirmation (eimzo-agent's batch.create_pkcs7); a key file's keyId. */
   signBatch(key: string | LoadedKey, documents: ReadonlyArray<BatchDocument>,

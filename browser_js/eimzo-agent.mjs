@@ -2,8 +2,9 @@
  * eimzo-agent browser client: lists ERI keys and signs documents through the local signing agent
  * (eimzo-agent, or the E-IMZO agent it is wire-compatible with). Dependency-free ES2020.
  *
- * This file is the source. `eimzo-agent.js` (classic script / UMD, global `EimzoAgent`) is generated from it by
- * `node browser_js/build.mjs`; do not edit the generated copies. Guide: docs/js-client.md.
+ * This file is the source, and the npm package's ES module. `eimzo-agent.js` (classic script / UMD, global
+ * `EimzoAgent`) is generated from it by rollup (`node browser_js/build.mjs`); do not edit the generated copy.
+ * Guide: docs/js-client.md; the package: browser_js/README.md.
  *
  * @module eimzo-agent
  */
@@ -161,6 +162,29 @@ export class VersionError extends EimzoError {
     this.name = 'VersionError';
     this.installed = installed;
     this.required = required;
+  }
+}
+
+/**
+ * The portal's server (E-IMZO-server or eimzo-agent's, or the portal's own backend in front of it) could not be
+ * reached or did not say yes, in `login()` or `sign({timestampUrl})`. `status` and `reason` are the server's JSON
+ * `status` and `message` when it answered one (e.g. -20: the challenge expired or was used: log in again).
+ */
+export class PortalError extends EimzoError {
+  /**
+   * @param {string} message
+   * @param {{url?: string, httpStatus?: number, status?: number, reason?: string, reply?: any, cause?: unknown}}
+   *   [details]
+   */
+  constructor(message, details = {}) {
+    super(message, { code: 'PORTAL_ERROR', status: details.status, reason: details.reason, cause: details.cause });
+    this.name = 'PortalError';
+    /** The URL that failed. */
+    this.url = details.url;
+    /** The HTTP status when the server answered. */
+    this.httpStatus = details.httpStatus;
+    /** The server's parsed JSON reply, when it sent one. */
+    this.reply = details.reply;
   }
 }
 
@@ -637,7 +661,39 @@ export class EimzoClient {
     const reply = await this._gated('create_pkcs7', [data64, keyId, options.detached ? 'yes' : 'no'], {
       plugin: 'pkcs7', timeout: options.timeout, signal: options.signal,
     });
-    return signature(reply);
+    const signed = signature(reply);
+    if (!options.timestampUrl) return signed;
+    // The portal's /frontend/timestamp/pkcs7 adds an RFC 3161 token over the signature (CAdES-T): it takes the
+    // PKCS#7 as the raw body and answers {pkcs7b64, timestampedSignerList}.
+    const stamped = await this._portal('sign', options.timestampUrl, {
+      method: 'POST', body: signed.pkcs7, headers: options.headers, signal: options.signal,
+    }, 'pkcs7b64');
+    return { ...signed, pkcs7: stamped.pkcs7b64, timestampedSigners: stamped.timestampedSignerList || [] };
+  }
+
+  /**
+   * Log in to a portal with the person's key, E-IMZO-server's way: fetch a challenge, sign it (attached), post the
+   * signature. Resolves with the auth URL's JSON reply (E-IMZO-server: `{subjectCertificateInfo, status: 1}`);
+   * rejects with a PortalError when a URL fails or answers a `status` other than 1.
+   * @param {LoginOptions} options
+   * @returns {Promise<any>}
+   */
+  async login(options) {
+    const { challengeUrl, authUrl, key, signal, headers } = options || /** @type {any} */ ({});
+    if (typeof challengeUrl !== 'string' || typeof authUrl !== 'string' || !challengeUrl || !authUrl) {
+      throw new TypeError('login(): challengeUrl and authUrl must be URLs (strings)');
+    }
+    // A listKeys() entry is opened here; a keyId or loadKey() result is used as is. Checked before a challenge
+    // is taken, so that a slip costs no challenge.
+    const keyId = key && typeof key === 'object' && !('keyId' in key)
+      ? (await this.loadKey(/** @type {any} */ (key))).keyId
+      : keyIdOf('login', key);
+    // E-IMZO-server's demo adds ?_uc=<time>_<random> too: a challenge must never come from a cache.
+    const unique = `_uc=${Date.now()}_${Math.random().toString(36).slice(2, 10)}`;
+    const url = challengeUrl + (challengeUrl.includes('?') ? '&' : '?') + unique;
+    const issued = await this._portal('login', url, { method: 'GET', headers, signal }, 'challenge');
+    const signed = await this.sign(keyId, String(issued.challenge), { signal });
+    return this._portal('login', authUrl, { method: 'POST', body: signed.pkcs7, headers, signal });
   }
 
   /**
@@ -786,6 +842,55 @@ export class EimzoClient {
   }
 
   // --- internals ---
+
+  /**
+   * One request to the portal's server, E-IMZO-server style: a raw text body, a JSON reply whose `status` is 1.
+   * @param {string} step the public method, for messages
+   * @param {string} url
+   * @param {{method: string, body?: string, headers?: Record<string, string>, signal?: AbortSignal}} request
+   * @param {string} [field] a field the reply must have
+   * @returns {Promise<any>}
+   */
+  async _portal(step, url, request, field) {
+    if (typeof this.fetch !== 'function') throw new PortalError(`${step}: this browser has no fetch()`, { url });
+    if (request.signal?.aborted) throw new AbortedError(`${step}: aborted`);
+    /** @type {Record<string, string>} */
+    const headers = { ...(request.body === undefined ? {} : { 'Content-Type': 'text/plain' }), ...request.headers };
+    let response;
+    let text;
+    try {
+      response = await this.fetch(url, { method: request.method, body: request.body, headers, cache: 'no-store',
+        signal: request.signal });
+      text = await response.text();
+    } catch (error) {
+      if (request.signal?.aborted) throw new AbortedError(`${step}: aborted`);
+      throw new PortalError(`${step}: could not reach ${url}: ${error}`, { url, cause: error });
+    }
+    let reply;
+    try {
+      reply = JSON.parse(text);
+    } catch {
+      reply = undefined;
+    }
+    const json = reply && typeof reply === 'object' ? reply : undefined;
+    const details = {
+      url,
+      httpStatus: response.status,
+      status: typeof json?.status === 'number' ? json.status : undefined,
+      reason: typeof json?.message === 'string' && json.message ? json.message : undefined,
+      reply: json,
+    };
+    const said = details.reason ? `: ${details.reason}` : '';
+    if (!response.ok) throw new PortalError(`${step}: ${url} answered HTTP ${response.status}${said}`, details);
+    if (!json) throw new PortalError(`${step}: the reply of ${url} is not a JSON object`, details);
+    if (json.status !== Status.OK) {
+      throw new PortalError(`${step}: ${url} answered status ${json.status}${said}`, details);
+    }
+    if (field && (typeof json[field] !== 'string' || !json[field])) {
+      throw new PortalError(`${step}: the reply of ${url} has no ${field}`, details);
+    }
+    return json;
+  }
 
   /**
    * A call that needs an approved domain: presents the `apiKeys` option first (once) when one was given.
@@ -1412,6 +1517,8 @@ function classify(facts) {
  * @typedef {object} SignOptions
  * @property {boolean} [detached] detached signature (the document is not inside the PKCS#7)
  * @property {boolean} [base64] `data` is already Base64
+ * @property {string} [timestampUrl] the portal's /frontend/timestamp/pkcs7: the signature gets its timestamp there
+ * @property {Record<string, string>} [headers] extra headers for the timestampUrl request (e.g. a CSRF token)
  * @property {number} [timeout]
  * @property {AbortSignal} [signal]
  *
@@ -1468,7 +1575,15 @@ function classify(facts) {
  * @typedef {KeyOwner & {type: 'pfx' | 'token', alias: string, disk?: string, path?: string, fileName?: string,
  *   tokenId?: string, tokenLabel?: string, label?: string}} KeyInfo
  * @typedef {{keyId: string, type: string}} LoadedKey
- * @typedef {{pkcs7: string, signerSerialNumber: string, signatureHex: string}} Signature
+ * @typedef {{pkcs7: string, signerSerialNumber: string, signatureHex: string, timestampedSigners?: any[]}} Signature
+ *
+ * @typedef {object} LoginOptions
+ * @property {string} challengeUrl GET: `{challenge, ttl, status: 1}` (E-IMZO-server's /frontend/challenge)
+ * @property {string} authUrl POST, the PKCS#7 as the raw body: the portal's backend, which checks it
+ *   (E-IMZO-server's /backend/auth behind it)
+ * @property {string | LoadedKey | KeyInfo} key a keyId, a loadKey() result, or a listKeys() entry (loaded here)
+ * @property {AbortSignal} [signal]
+ * @property {Record<string, string>} [headers] extra headers for both requests (e.g. a CSRF token)
  *
  * @typedef {object} DiagnoseOptions
  * @property {string} [url] WebSocket URL to check (default: the client's)

@@ -120,7 +120,8 @@ print(next(r for r in extra if r.startswith("python-pkcs11")))')"
   echo "$digest $install_level" > "$stamp"
 fi
 if (( level >= 2 )); then
-  # playwright-core for tests/test_browser_e2e.py, exactly as package-lock.json says (node_modules/ is git-ignored).
+  # playwright-core for tests/test_browser_e2e.py and rollup for the JS client's build check (browser_js/build.mjs),
+  # exactly as package-lock.json says (node_modules/ is git-ignored).
   node -e 'process.exit(parseInt(process.versions.node, 10) < 20 ? 1 : 0)' \
     || echo "bootstrap: warning: node $(node --version) is older than 20, which playwright-core needs" >&2
   npm ci --no-audit --no-fund --loglevel=error

@@ -61,6 +61,19 @@ async function producedErrors() {
     () => client({ WebSocket: agent(() => ({ success: true, status: 1, major: '3', minor: '27' })) })
       .ensureVersion(),
     () => client({ WebSocket: agent(() => ({ success: false, status: -9999 })) }).version(),
+    // The portal's server, in login() (sign({timestampUrl}) shares the code): fetch answers scripted here.
+    ...[
+      () => Promise.reject(new TypeError('fetch failed')),
+      () => Promise.resolve(new Response('Service Unavailable', { status: 503 })),
+      () => Promise.resolve(Response.json({ status: -20, message: 'Challenge not found or expired' })),
+      () => Promise.resolve(new Response('<html>')),
+      () => Promise.resolve(Response.json({ status: 1, ttl: 120 })),
+      null,
+    ].map((fetch) => () => {
+      const c = client({ WebSocket: agent(() => undefined) });
+      c.fetch = fetch;
+      return c.login({ challengeUrl: 'https://portal.example.uz/frontend/challenge', authUrl: '/auth', key: 'k' });
+    }),
   ];
   const errors = [];
   for (const run of cases) {
