@@ -14,7 +14,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from eimzo_agent import EIMZO_COMPAT_VERSION, __version__
-from eimzo_agent.cli import config, dev, doctor, journal, keys, policy, serve, service, sites, trust
+from eimzo_agent.cli import config, dev, doctor, journal, keys, policy, portal, serve, service, sites, trust
 from eimzo_agent.config import ConfigError
 
 #: Sub-commands in the order `--help` lists them.
@@ -29,6 +29,7 @@ COMMANDS: dict[str, ModuleType] = {
     "doctor": doctor,
     "config": config,
     "dev": dev,
+    "portal": portal,
 }
 
 

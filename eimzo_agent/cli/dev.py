@@ -37,6 +37,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     mint.add_argument("--valid-from", type=date_argument, metavar="YYYY-MM-DD[THH:MM]", help="start of validity")
     mint.add_argument("--valid-to", type=date_argument, metavar="YYYY-MM-DD[THH:MM]", help="end of validity")
     mint.add_argument("--file-name", help="file name without .pfx (default DS<PINFL|TIN><NNNN>)")
+    mint.add_argument("--ocsp-url", metavar="URL", help="OCSP responder named in the certificate (AIA id-ad-ocsp)")
+    mint.add_argument("--crl-url", metavar="URL", help="CRL named in the certificate (CRL distribution point)")
     tsa = dev_commands.add_parser("tsa", help="development RFC 3161 time-stamp authority over HTTP")
     tsa.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (default 0 = any free port)")
     tsa.add_argument("--ca", type=Path, metavar="DIR", help="development CA folder (created if missing)")
@@ -44,6 +46,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                      help="TSA key: rsa2048 from the dev CA, ozdst from the dev O'zDSt CA (<ca>/ozdst)")
     tsa.add_argument("--policy", default=None, metavar="OID",
                      help="TSA policy OID (default 1.2.860.3.2.11.1, the vendor's test TSA policy)")
+    responder = dev_commands.add_parser(
+        "ocsp", help="development OCSP responder and CRL server for the dev CAs (POST /ocsp, GET /crl/ca.crl)"
+    )
+    responder.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (default 0 = any free port)")
+    responder.add_argument("--ca", type=Path, metavar="DIR", help="development CA folder (created if missing)")
+    revoke = dev_commands.add_parser("revoke", help="revoke a dev certificate (the dev OCSP responder and CRLs tell)")
+    revoke.add_argument("--ca", type=Path, metavar="DIR", help="development CA folder")
+    revoke.add_argument("--serial", required=True, metavar="HEX", help="the certificate's serial number (hex)")
+    revoke.add_argument("--reason", default="unspecified", metavar="REASON",
+                        help="crlReason: unspecified (default), keyCompromise, cACompromise, affiliationChanged, "
+                             "superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise")
     registration = dev_commands.add_parser(
         "registration", help="development registration service: issues certificates for the demo's 'get a key online'"
     )
@@ -58,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         return _tsa(args)
     if args.dev_command == "registration":
         return _registration(args)
+    if args.dev_command == "ocsp":
+        return _ocsp(args)
+    if args.dev_command == "revoke":
+        return _revoke(args)
     return 2  # pragma: no cover - argparse enforces the tools
 
 
@@ -89,6 +106,8 @@ def _mint_key(args: argparse.Namespace) -> int:
             valid_from=args.valid_from.astimezone(UTC) if args.valid_from else None,
             valid_to=args.valid_to.astimezone(UTC) if args.valid_to else None,
             file_name=args.file_name,
+            ocsp_url=args.ocsp_url,
+            crl_url=args.crl_url,
         )
     except (ValueError, KeyStoreError, OSError) as exc:
         print(f"eimzo-agent: {exc}", file=sys.stderr)
@@ -102,6 +121,26 @@ def _registration(args: argparse.Namespace) -> int:
 
     return _serve_until_stopped("registration", lambda: start_registration(args.ca or dev_ca_path(), args.port),
                                 f"cannot listen on 127.0.0.1:{args.port}: ")
+
+
+def _ocsp(args: argparse.Namespace) -> int:
+    from eimzo_agent.dev.ocsp import start_ocsp
+
+    return _serve_until_stopped("OCSP", lambda: start_ocsp(args.ca or dev_ca_path(), port=args.port),
+                                f"cannot listen on 127.0.0.1:{args.port}: ")
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from eimzo_agent.dev.revoked import revoke
+    from eimzo_agent.keys.errors import KeyStoreError
+
+    try:
+        entry = revoke(args.ca or dev_ca_path(), args.serial, args.reason)
+    except (ValueError, KeyStoreError, OSError) as exc:
+        print(f"eimzo-agent: {exc}", file=sys.stderr)
+        return 1
+    print(f"revoked {args.serial} at {entry.time:%Y-%m-%d %H:%M:%S} UTC ({entry.reason})")
+    return 0
 
 
 def _tsa(args: argparse.Namespace) -> int:

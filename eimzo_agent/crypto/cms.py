@@ -37,8 +37,10 @@ __all__ = [
     "SignerView",
     "add_unsigned_attribute",
     "append_signer",
+    "attach_content",
     "create_pkcs7",
     "create_signed_data",
+    "merge_signed_data",
     "read_signed_data",
 ]
 
@@ -241,6 +243,49 @@ def add_unsigned_attribute(cms_der: bytes, signer_index: int, attribute_der: byt
         certificates=parsed.certificates,
         crls=parsed.crls,
         signer_infos=signer_infos,
+    )
+
+
+def attach_content(cms_der: bytes, content: bytes) -> bytes:
+    """The detached SignedData `cms_der` with `content` encapsulated (E-IMZO-server's make-attached).
+
+    Signers, certificates and CRLs are carried over as found; whether the signatures cover `content` is the
+    verifier's question, not this function's. An attached CMS is returned as it is when it holds this very
+    content and refused (CmsError) when it holds another.
+    """
+    parsed = parse_signed_data(cms_der)
+    if parsed.content is not None:
+        if parsed.content != content:
+            raise CmsError("the CMS already holds another document")
+        return bytes(cms_der)
+    return _encode_content_info(
+        version=parsed.version,
+        digest_algorithms=parsed.digest_algorithms,
+        content_type=parsed.content_type,
+        content=content,
+        certificates=parsed.certificates,
+        crls=parsed.crls,
+        signer_infos=parsed.signer_infos,
+    )
+
+
+def merge_signed_data(first: bytes, second: bytes) -> bytes:
+    """One SignedData with the signers of both (E-IMZO-server's join): same content type, and the same content
+    when both carry it (the result is attached when either is). Signers, certificates, CRLs and digest
+    algorithms found in both appear once; everything is carried over as found."""
+    a, b = parse_signed_data(first), parse_signed_data(second)
+    if a.content_type != b.content_type:
+        raise CmsError("the two CMS have different content types")
+    if a.content is not None and b.content is not None and a.content != b.content:
+        raise CmsError("the two CMS sign different documents")
+    return _encode_content_info(
+        version=max(a.version, b.version),
+        digest_algorithms=_unique([*a.digest_algorithms, *b.digest_algorithms]),
+        content_type=a.content_type,
+        content=a.content if a.content is not None else b.content,
+        certificates=_unique([*a.certificates, *b.certificates]),
+        crls=_unique([*a.crls, *b.crls]),
+        signer_infos=_unique([*a.signer_infos, *b.signer_infos]),
     )
 
 

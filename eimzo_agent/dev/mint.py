@@ -19,7 +19,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from ..keys.alias import build_alias
 from ..keys.errors import KeyErrorKind, KeyStoreError
@@ -34,7 +34,7 @@ from .common import (
     utc_now,
     write_ca_file,
 )
-from .ozdst_ca import ensure_ozdst_ca, ozdst_pfx
+from .ozdst_ca import ensure_ozdst_ca, ozdst_pfx, revocation_extensions
 from .subject import SubjectFields
 
 __all__ = ["CA_CERT_FILE", "CA_KEY_FILE", "DevCa", "SubjectFields", "ensure_dev_ca", "mint_key"]
@@ -147,11 +147,12 @@ def _as_utc(moment: datetime.datetime) -> datetime.datetime:
 
 def mint_key(ca: DevCa, out_dir: Path, *, password: str, subject: SubjectFields, alg: Algorithm = "rsa2048",
              valid_from: datetime.datetime | None = None, valid_to: datetime.datetime | None = None,
-             file_name: str | None = None) -> Path:
+             file_name: str | None = None, ocsp_url: str | None = None, crl_url: str | None = None) -> Path:
     """Issue a test key from the dev CA and write it as an E-IMZO-style .pfx into `out_dir`; return its path.
 
     `alg="ozdst"` issues a national O'zDSt key (curve CryptoPro-A) from the dev O'zDSt CA in `<ca folder>/ozdst/`
-    (see `ozdst_ca`), with the same subject, alias and file naming.
+    (see `ozdst_ca`), with the same subject, alias and file naming. `ocsp_url` / `crl_url` go into the
+    certificate's Authority Information Access (id-ad-ocsp) and CRL Distribution Points, for revocation checks.
     Raises ValueError for malformed input and KeyStoreError(FILE_EXISTS) rather than overwrite a file.
     """
     subject.validate()
@@ -159,11 +160,15 @@ def mint_key(ca: DevCa, out_dir: Path, *, password: str, subject: SubjectFields,
         raise ValueError("the password must not be empty")
     not_before, not_after = _validity(valid_from, valid_to)
     stem = _file_stem(file_name)
+    for url in (ocsp_url, crl_url):
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"revocation URLs must be http:// or https:// URLs, got {url!r}")
     if alg == "ozdst":
-        data = ozdst_pfx(ensure_ozdst_ca(ca.directory), subject, not_before, not_after, password)
+        data = ozdst_pfx(ensure_ozdst_ca(ca.directory), subject, not_before, not_after, password,
+                         extra_extensions=revocation_extensions(ocsp_url, crl_url))
     else:
         key = _generate_key(alg)
-        cert = _issue(ca, key, subject.x509_name(), not_before, not_after)
+        cert = _issue(ca, key, subject.x509_name(), not_before, not_after, ocsp_url, crl_url)
         alias = build_alias(asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)))
         data = serialize_pfx(key, cert, [ca.certificate], password, alias)
     out_dir = Path(out_dir)
@@ -201,8 +206,14 @@ def _generate_key(alg: Algorithm) -> PrivateKey:
 
 
 def _issue(ca: DevCa, key: PrivateKey, subject: x509.Name, not_before: datetime.datetime,
-           not_after: datetime.datetime) -> x509.Certificate:
+           not_after: datetime.datetime, ocsp_url: str | None = None, crl_url: str | None = None) -> x509.Certificate:
     builder = end_entity_builder(ca, key.public_key(), subject, not_before, not_after)
+    if ocsp_url:
+        ocsp = x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))
+        builder = builder.add_extension(x509.AuthorityInformationAccess([ocsp]), critical=False)
+    if crl_url:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
     return builder.sign(ca.private_key, hashes.SHA256())
 
 

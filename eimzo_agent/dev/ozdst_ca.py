@@ -136,12 +136,29 @@ def issue_certificate(ca: OzdstCa, public: OzdstPublicKey, subject: asn1_x509.Na
 
 
 def ozdst_pfx(ca: OzdstCa, subject: SubjectFields, not_before: datetime.datetime, not_after: datetime.datetime,
-              password: str, *, curve: ozdst.Curve = ozdst.CRYPTOPRO_A) -> bytes:
+              password: str, *, curve: ozdst.Curve = ozdst.CRYPTOPRO_A,
+              extra_extensions: Sequence[asn1_x509.Extension] = ()) -> bytes:
     """A new key on `curve`, its certificate from `ca`, as an E-IMZO-style .pfx (alias in the friendlyName)."""
     key = OzdstPrivateKey.generate(curve)
     name = asn1_x509.Name.load(subject.x509_name().public_bytes())
-    cert = issue_certificate(ca, key.public_key(), name, not_before, not_after)
+    cert = issue_certificate(ca, key.public_key(), name, not_before, not_after, extra_extensions)
     return serialize_pfx(key, cert, [ca.certificate], password, build_alias(cert))
+
+
+def revocation_extensions(ocsp_url: str | None, crl_url: str | None) -> list[asn1_x509.Extension]:
+    """Authority Information Access (id-ad-ocsp) and CRL Distribution Points naming the given URLs, for
+    `issue_certificate`'s `extra_extensions` (the dev responder `dev.ocsp` answers at such URLs)."""
+    def uri(url: str) -> asn1_x509.GeneralName:
+        return asn1_x509.GeneralName(name="uniform_resource_identifier", value=url)
+
+    extensions = []
+    if ocsp_url:
+        extensions.append(_extension("authority_information_access",
+                                     [{"access_method": "ocsp", "access_location": uri(ocsp_url)}]))
+    if crl_url:
+        point = asn1_x509.DistributionPointName(name="full_name", value=[uri(crl_url)])
+        extensions.append(_extension("crl_distribution_points", [{"distribution_point": point}]))
+    return extensions
 
 
 def _tbs(issuer: asn1_x509.Name, subject: asn1_x509.Name, public: OzdstPublicKey, not_before: datetime.datetime,
