@@ -5,7 +5,8 @@
   pure-Python implementation. (Windows installs get the same C core as a plain DLL loaded with ctypes instead.)
 - The files the agent serves over HTTP (browser client, demo portal) live once, in browser_js/ and
   examples/demo-portal/. A checkout serves them from there; a wheel gets them copied under
-  eimzo_agent/server/static/ here, as listed by ROUTES in eimzo_agent/server/static_files.py.
+  eimzo_agent/server/static/ here, as listed by ROUTES in eimzo_agent/server/static_files.py (and, for the
+  portal server's demo pages, FILES in eimzo_agent/portal/demo_site.py).
 """
 
 import ast
@@ -19,14 +20,19 @@ HERE = Path(__file__).resolve().parent
 
 
 def served_sources() -> list[str]:
-    """The repository paths in static_files.ROUTES, read without importing the package (its deps may be absent)."""
-    tree = ast.parse((HERE / "eimzo_agent" / "server" / "static_files.py").read_text(encoding="utf-8"))
+    """The repository paths in static_files.ROUTES and portal/demo_site.FILES (the portal's demo pages), read
+    without importing the package (its deps may be absent)."""
+    return sorted(set(_table("server/static_files.py", "ROUTES")) | set(_table("portal/demo_site.py", "FILES")))
+
+
+def _table(module: str, name: str) -> list[str]:
+    tree = ast.parse((HERE / "eimzo_agent" / module).read_text(encoding="utf-8"))
     for node in tree.body:
         target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign)
                                                                         else None)
-        if isinstance(target, ast.Name) and target.id == "ROUTES":
-            return sorted(set(ast.literal_eval(node.value).values()))
-    raise RuntimeError("ROUTES not found in eimzo_agent/server/static_files.py")
+        if isinstance(target, ast.Name) and target.id == name:
+            return list(ast.literal_eval(node.value).values())
+    raise RuntimeError(f"{name} not found in eimzo_agent/{module}")
 
 
 class BuildWithServedFiles(build_py):

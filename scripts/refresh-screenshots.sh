@@ -9,5 +9,6 @@ EIMZO_SCREENSHOT_DIR="$PWD/docs/screenshots" .venv/bin/python -m pytest -p no:ca
   tests/test_password_dialog_gui.py::test_screenshot_in_each_language \
   tests/test_password_dialog_gui.py::test_change_password_screenshot \
   tests/test_consent_gui.py::test_consent_screenshot \
+  tests/test_portal_login_browser.py::test_screenshots_are_written \
   "$@"
 git status --short docs/screenshots/

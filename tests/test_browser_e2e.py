@@ -211,7 +211,7 @@ def openssl_verify(tmp: Path, ca: Path, pkcs7_64: str, content: bytes | None = N
 
 def test_serve_demo_prints_the_password_and_the_demo_address(run: BrowserRun) -> None:
     made, address = run.agent_lines
-    assert "3 demo keys made in" in made and f"password: {DEMO_PASSWORD}" in made
+    assert "6 demo keys made in" in made and f"password: {DEMO_PASSWORD}" in made
     assert address.startswith("demo: open http://127.0.0.1:") and address.rstrip().endswith("/demo/ in a browser")
 
 
@@ -221,7 +221,7 @@ def test_demo_page_lists_keys_with_owner_ids_validity_and_kind(run: BrowserRun) 
     assert "Imzolash agenti ishlamoqda" in demo["diagnosisText"]
     assert "eimzo-agent" in demo["version"] and "E-IMZO 6.4.7" in demo["version"]
     keys = {k["text"].split(" ")[0]: k for k in demo["keys"]}
-    assert list(keys) == ["ALIYEV", "KARIMOVA", "TOSHMATOV"], "valid keys first, by name"
+    assert list(keys) == ["ALIYEV", "KARIMOVA", "QODIROV", "RAHIMOVA", "SAIDOV", "TOSHMATOV"], "valid keys first"
     individual, legal, expired = keys["ALIYEV"], keys["KARIMOVA"], keys["TOSHMATOV"]
     assert individual["type"] == "individual" and not individual["expired"]
     assert "31234567890123 / 512345678" in individual["text"] and "Jismoniy shaxs" in individual["text"]
@@ -267,7 +267,8 @@ def test_compat_globals_run_the_classic_e_imzo_client_flow(run: BrowserRun, tmp_
     assert compat["version"] == ["6", "4"] and compat["flags"] == [True, True, True]
     items = {item["CN"]: item for item in compat["items"]}
     # The expired key is listed too: e-imzo-client.js leaves that to the portal (vo.validTo).
-    assert set(items) == {"ALIYEV VALI ANVAROVICH", "KARIMOVA NODIRA BAXTIYOROVNA", "TOSHMATOV ESHMAT"}
+    assert set(items) == {"ALIYEV VALI ANVAROVICH", "KARIMOVA NODIRA BAXTIYOROVNA", "TOSHMATOV ESHMAT",
+                          "QODIROV JASUR BAHODIROVICH", "RAHIMOVA DILNOZA SHAVKATOVNA", "SAIDOV BOBUR ALISHEROVICH"}
     assert compat["firstId"] is None
     for item in compat["items"]:
         assert item["type"] == "pfx" and item["validToValid"]

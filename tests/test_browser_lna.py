@@ -267,7 +267,7 @@ def test_with_the_policy_the_portal_lists_keys_and_signs(run: LnaRun, tmp_path: 
     assert managed["permissions"]["loopback-network"] == "granted" and managed["diagnosis"]["permission"] == "granted"
     assert "error" not in managed, managed.get("error")
     names = sorted(key["cn"].split(" ")[0].upper() for key in managed["keys"])
-    assert names == ["ALIYEV", "KARIMOVA", "TOSHMATOV"]
+    assert names == ["ALIYEV", "KARIMOVA", "QODIROV", "RAHIMOVA", "SAIDOV", "TOSHMATOV"]
     signed = managed["signed"]
     assert signed["text"] == TEXT
     p7s, out = tmp_path / "sig.p7s", tmp_path / "out.bin"

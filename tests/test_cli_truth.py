@@ -43,7 +43,7 @@ def test_keys_demo_lists_what_serve_demo_serves(tmp_path: Path) -> None:
         served = agent.call("list_all_certificates", plugin="pfx")["certificates"]
     finally:
         agent.stop()
-    assert len(served) == 3
+    assert len(served) == 6
     assert json.loads(cli("keys", "--json", config=config).stdout)["keys"] == []  # without --demo: not there
     listing = json.loads(cli("keys", "--demo", "--json", config=config).stdout)
     rows = {row["name"]: row for row in listing["keys"]}
@@ -54,10 +54,11 @@ def test_keys_demo_lists_what_serve_demo_serves(tmp_path: Path) -> None:
     assert employee["alias"].startswith("cn=karimova nodira baxtiyorovna,")  # the alias itself stays as stored
     assert employee["legal_entity"] is True and "is_legal_entity" not in employee
     assert rows["DS312345678901230001"]["legal_entity"] is False
-    assert {row["algorithm"] for row in rows.values()} == {"RSA 2048"}
+    assert sorted(row["algorithm"] for row in rows.values()) == ["ECDSA P-256", "O'zDSt", "O'zDSt", "RSA 2048",
+                                                               "RSA 2048", "RSA 2048"]
     text = cli("keys", "--demo", config=config).stdout
     assert "KARIMOVA NODIRA BAXTIYOROVNA" in text and "organisation: Yangi Texnologiyalar, MChJ" in text
-    assert text.count("algorithm: RSA 2048") == 3
+    assert text.count("algorithm: RSA 2048") == 3 and text.count("algorithm: O'zDSt") == 2
 
 
 def test_keys_shows_the_algorithm_of_other_key_files(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from agent_harness import AgentProcess, http_exchange, start_agent
 
+from eimzo_agent.portal import demo_site
 from eimzo_agent.server import http, static_files
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +63,7 @@ def test_a_built_wheel_carries_every_served_file(tmp_path: Path) -> None:
     assert build.returncode == 0, build.stderr
     (wheel,) = (tmp_path / "wheel").glob("eimzo_agent-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        for name in set(static_files.ROUTES.values()):
+        for name in set(static_files.ROUTES.values()) | set(demo_site.FILES.values()):  # + the portal's demo pages
             assert archive.read(f"eimzo_agent/server/static/{name}") == source_of(name).read_bytes(), name
 
 
