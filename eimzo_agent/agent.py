@@ -123,6 +123,7 @@ def build_agent(
     from eimzo_agent.plugins.x509 import X509Plugin
     from eimzo_agent.policy.apikeys import VendorApiKeyVerifier
     from eimzo_agent.policy.approved_store import APPROVED_FILE, ApprovedDomainStore
+    from eimzo_agent.policy.login_origin import LoginOriginGuard
 
     if verifiers is None:
         verifiers = [VendorApiKeyVerifier()]
@@ -152,14 +153,18 @@ def build_agent(
                            remember_max_seconds=remember_seconds)
     tokens = TokenService(config.pkcs11_modules, agent.prompter, config.password_tries)
     keypairs = KeyPairs()  # generated key pairs waiting for their certificate (memory only, 1 hour)
+    # Shared by the signing plugins: one warning limit across them.
+    login_origins = LoginOriginGuard(agent.prompter, agent.journal)
     for plugin in (
         MainPlugin(agent.gate, agent.registry),
         AppPlugin(agent.languages, agent.menu),
         PfxPlugin(disks=agent.disks, sessions=agent.sessions, unlocker=unlocker, prompter=agent.prompter,
                   passwords=agent.passwords),
-        Pkcs7Plugin(sessions=agent.sessions, unlocker=unlocker, tokens=tokens, journal=agent.journal),
+        Pkcs7Plugin(sessions=agent.sessions, unlocker=unlocker, tokens=tokens, journal=agent.journal,
+                    login_origins=login_origins),
         BatchPlugin(sessions=agent.sessions, unlocker=unlocker, journal=agent.journal,
-                    max_documents=config.batch_max_documents, max_bytes=config.batch_max_bytes),
+                    max_documents=config.batch_max_documents, max_bytes=config.batch_max_bytes,
+                    login_origins=login_origins),
         HardwarePlugin(tokens, agent.sessions),
         X509Plugin(sessions=agent.sessions, unlocker=unlocker, tokens=tokens),
         TimestampsPlugin(),

@@ -35,6 +35,7 @@ from eimzo_agent.plugins.keyuse import KeyUnlocker, memory_key, read_key
 from eimzo_agent.plugins.prompt_info import key_family
 from eimzo_agent.policy.asking import ask_person, refused
 from eimzo_agent.policy.journal import Journal, JournalEntry, now_utc
+from eimzo_agent.policy.login_origin import LoginOriginGuard
 from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
 from eimzo_agent.ui.prompt_queue import PromptRefused
@@ -167,12 +168,13 @@ class BatchPlugin:
     """batch.*: many signatures after one confirmation."""
 
     def __init__(self, *, sessions: KeySessions, unlocker: KeyUnlocker, journal: Journal | None,
-                 max_documents: int, max_bytes: int) -> None:
+                 max_documents: int, max_bytes: int, login_origins: LoginOriginGuard | None = None) -> None:
         self.sessions = sessions
         self.unlocker = unlocker
         self.journal = journal
         self.max_documents = max_documents
         self.max_bytes = max_bytes
+        self.login_origins = login_origins or LoginOriginGuard(unlocker.prompter, journal)
 
     def functions(self) -> list[PluginFunction]:
         return [
@@ -203,6 +205,9 @@ class BatchPlugin:
         data = await read_key(key)
         family = await asyncio.to_thread(key_family, data)
         documents = await asyncio.to_thread(decode_documents, items, family, self.max_bytes)
+        for document in documents:  # a login challenge hidden in a batch is refused like a single one
+            if document.content is not None:
+                await self.login_origins.check(call, document.content)
         shown = await asyncio.to_thread(listing, documents, family)
         windows: list[BatchProgress] = []  # one per dialog shown (a wrong password shows another)
         certificate = None

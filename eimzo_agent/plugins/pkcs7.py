@@ -13,6 +13,7 @@ from eimzo_agent.plugins.hardware import TokenService, is_token_key
 from eimzo_agent.plugins.journaling import journaled
 from eimzo_agent.plugins.keyuse import KeyUnlocker
 from eimzo_agent.policy.journal import Journal
+from eimzo_agent.policy.login_origin import LoginOriginGuard
 from eimzo_agent.protocol import base64data
 from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
@@ -59,11 +60,14 @@ class Pkcs7Plugin:
     """pkcs7.*: CMS signatures with a key a page chose; the person confirms with the password or PIN."""
 
     def __init__(self, *, sessions: KeySessions, unlocker: KeyUnlocker, tokens: TokenService,
-                 journal: Journal | None) -> None:
+                 journal: Journal | None, login_origins: LoginOriginGuard | None = None) -> None:
+        """`login_origins`: refuses login challenges meant for another site (one guard shared by every signing
+        plugin, so its warning limits hold across them)."""
         self.sessions = sessions
         self.unlocker = unlocker
         self.tokens = tokens
         self.journal = journal
+        self.login_origins = login_origins or LoginOriginGuard(unlocker.prompter, journal)
 
     def functions(self) -> list[PluginFunction]:
         key_id = Argument("id", "Идентификатор ключа (keyId), 'idcard', 'baikey' или 'ckc'")
@@ -99,6 +103,7 @@ class Pkcs7Plugin:
     async def create_pkcs7(self, call: Call) -> dict[str, Any]:
         content = await decode_document(call.arg("data_64"), "data_64")
         detached = call.arg("detached").strip().lower() == "yes"
+        await self.login_origins.check(call, content)  # before any key is picked or password asked
         key = await self._loaded(call)
         async with journaled(self.journal, call, key, "pkcs7.create_pkcs7", content) as note:
             if is_token_key(key):  # PIN, login and signature happen on the token
@@ -124,6 +129,8 @@ class Pkcs7Plugin:
             raise EimzoError(Status.OTHER, "pkcs7_invalid", detail=str(exc)) from None
         if info.content is None:
             raise EimzoError(Status.OTHER, "pkcs7_detached")
+        # A co-signature over a relayed login challenge is as good as a signature to a lax server.
+        await self.login_origins.check(call, info.content)
         async with journaled(self.journal, call, key, "pkcs7.append_pkcs7_attached", info.content) as note:
             if is_token_key(key):  # PIN, login and signature happen on the token
                 try:

@@ -15,6 +15,7 @@ from typing import Literal
 
 from asn1crypto import core
 
+from eimzo_agent import login_challenge
 from eimzo_agent.crypto import gost94
 from eimzo_agent.crypto.gost94 import gost94_digest
 from eimzo_agent.keys.alias import owner_from_alias
@@ -111,6 +112,8 @@ def looks_like_login_challenge(content: bytes) -> bool:
     """
     if len(content) > _MAX_CHALLENGE_BYTES:  # also keeps a 10 MB text document off this check (event loop)
         return False
+    if login_challenge.parse_challenge(content) is not None:
+        return True  # our portal's origin-bound challenge (its origin was checked against the page's already)
     try:
         text = content.decode("ascii")
     except UnicodeDecodeError:

@@ -35,8 +35,8 @@ class JournalEntry:
     certificate_serial: str  # lower-case hex, "" when unknown
     owner: str  # certificate CN (or the alias when the key file could not be opened)
     content_sha256: str  # hex SHA-256 of the signed content, "" when nothing was signed
-    #: "signed", "cancelled", "wrong_password" (the tries ran out), "failed:<status>"; consent: "denied",
-    #: "denial_forgotten"
+    #: "signed", "cancelled", "wrong_password" (the tries ran out), "failed:<status>", "refused:login_origin" (a
+    #: login challenge for another site, policy/login_origin.py); consent: "denied", "denial_forgotten"
     result: str
     #: Wrong passwords typed in this attempt (also when it then succeeded): password guessing shows up here.
     failed_attempts: int = 0

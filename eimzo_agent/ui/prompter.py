@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 #: "choose_key" = which of several token keys to use (create_pkcs7 with "ckc"/"baikey"); answers its number (1…).
 #: "choose_disk" = where a new key file goes (enrollment); `choices` are the disks, answers its number (1…).
 #: "enroll" = one dialog asking the disk and the new key password twice (`ask_enroll`).
+#: "origin_warning" = a notice, not a question: a page relayed a login challenge meant for another site
+#: (`login_origin`) and nothing was signed (policy/login_origin.py); any answer only closes it.
 PromptKind = Literal["password", "new_password", "repeat_new_password", "pin", "change_password", "consent",
-                     "choose_key", "choose_disk", "enroll"]
+                     "choose_key", "choose_disk", "enroll", "origin_warning"]
 #: "read_certificates" = x509.get_certificate_chain: the certificates in a .pfx are usually encrypted too.
 #: "enroll" = a new key pair is being written to a disk as a .pfx (pki.enroll_pfx_step1, pfx.save_pfx).
 #: "certificate_request" = a PKCS#10 request signed with a loaded key (pkcs10.create_pkcs10_from_key).
@@ -96,6 +98,8 @@ class PromptRequest:
     pin_count_low: bool = False
     #: For operation "sign_batch": every document of the batch, in order.
     batch: tuple[BatchDocument, ...] = ()
+    #: For "origin_warning": the origin the relayed login challenge names ("" when it was malformed).
+    login_origin: str = ""
 
     def __post_init__(self) -> None:
         if self.caller is None:
@@ -111,7 +115,8 @@ class PromptRequest:
         key = {"password": "enter_password", "new_password": "new_password", "pin": "enter_pin",
                "change_password": "change_heading", "consent": "consent_heading",
                "choose_key": "choose_key", "choose_disk": "choose_disk",
-               "enroll": "enroll_heading"}.get(self.kind, "repeat_new_password")
+               "enroll": "enroll_heading", "origin_warning": "origin_warning_heading"}.get(self.kind,
+                                                                                          "repeat_new_password")
         return i18n.text(self.language, "prompt", key)
 
     def text(self) -> str:
@@ -131,6 +136,9 @@ class PromptRequest:
                 return "\n".join((t("consent_opaque_question"), t("consent_opaque_warning"), t("consent_explain"),
                                   t("consent_opaque_askpass")))
             return "\n".join((t("consent_question", site=self.site), t("consent_explain"), t("consent_askpass")))
+        if self.kind == "origin_warning":
+            return "\n".join((t("origin_warning_heading"), *self.origin_warning_lines(), t("site", site=self.site),
+                              t("origin_warning_askpass")))
         lines = []
         if self.retry:
             lines.append(t("wrong_pin" if self.kind == "pin" else "wrong_password"))
@@ -153,6 +161,16 @@ class PromptRequest:
         lines.append(t("operation", operation=t(f"op_{self.operation}")))
         return "\n".join(lines)
 
+
+    def origin_warning_lines(self) -> list[str]:
+        """What happened and what it means, for the warning (dialog and askpass alike)."""
+        t = lambda name, **kw: i18n.text(self.language, "prompt", name, **kw)  # noqa: E731
+        if not self.login_origin:
+            site = t("consent_opaque_site") if self.opaque_site else self.site
+            return [t("origin_warning_malformed", site=site)]
+        first = (t("origin_warning_opaque", login_site=self.login_origin) if self.opaque_site else
+                 t("origin_warning_mismatch", site=self.site, login_site=self.login_origin))
+        return [first, t("origin_warning_impersonating", login_site=self.login_origin)]
 
     def batch_total_bytes(self) -> int:
         return sum(document.size or 0 for document in self.batch)
@@ -255,7 +273,8 @@ class AskpassPrompter:
     PINFL, document) is *not* in the arguments, which every user of the machine can read (`ps`, /proc/*/cmdline):
     it is in the environment, which only the same user can read: EIMZO_AGENT_PROMPT (the full text), and its
     parts EIMZO_AGENT_PROMPT_KIND, _SITE, _KEY, _OPERATION, _ATTEMPT, and `details_env`'s _OWNER…,
-    _KEY_VALIDITY, _DOCUMENT…, _LANGUAGE, _PIN_STATE, so scripts can decide without parsing translated text.
+    _KEY_VALIDITY, _DOCUMENT…, _LANGUAGE, _PIN_STATE, _LOGIN_ORIGIN, so scripts can decide without parsing
+    translated text. Kind "origin_warning" is a notice (nothing was signed): its answer is ignored.
     A batch (operation "sign_batch") lists its first names in EIMZO_AGENT_PROMPT and its size in
     EIMZO_AGENT_DOCUMENT_COUNT. EIMZO_AGENT_REMEMBER_MAX (seconds) is set when the password may be remembered
     for the site; the program then may print `remember=SECONDS` on a second line.
@@ -347,7 +366,8 @@ def details_env(request: PromptRequest) -> dict[str, str]:
     EIMZO_AGENT_PIN_STATE is "final_try" (the token's last PIN try: a wrong PIN locks it) or "count_low" (the
     token saw wrong PINs before), for PIN questions whose token says so.
     """
-    values: dict[str, str | None] = {"EIMZO_AGENT_LANGUAGE": request.language}
+    values: dict[str, str | None] = {"EIMZO_AGENT_LANGUAGE": request.language,
+                                     "EIMZO_AGENT_LOGIN_ORIGIN": request.login_origin}
     if request.kind == "pin":
         values["EIMZO_AGENT_PIN_STATE"] = ("final_try" if request.pin_final_try
                                            else "count_low" if request.pin_count_low else None)

@@ -159,6 +159,10 @@ class TkPrompter:
             from eimzo_agent.ui.tk_consent import build_consent_dialog
 
             return await self._show(request, lambda root, finish: build_consent_dialog(root, finish, request))
+        if request.kind == "origin_warning":
+            from eimzo_agent.ui.tk_warning import build_warning_dialog
+
+            return await self._show(request, lambda root, finish: build_warning_dialog(root, finish, request))
         if request.kind not in SECRET_KINDS:
             # A question this dialog cannot put (e.g. a yes/no one): a password entry would only confuse; the
             # safe answer is "cancelled".
