@@ -84,7 +84,8 @@ def servers(folder: Path, keys: dict[str, PortalKey], tsa_url: str) -> Iterator[
         "quick": launch_portal(folder / "quick", *anchor_args(ca), "--revocation", "off", config=(
             '[challenge]\nttl = 1\nformat = "uuid"\n[limits]\nrate_per_ip = 1\nrate_burst = 3\n'
             "max_body_bytes = 65536\n")),
-        "split": launch_portal(folder / "split", *anchor_args(ca), "--backend-port", "0", "--backend-secret", SECRET),
+        "split": launch_portal(folder / "split", *anchor_args(ca), "--backend-port", "0", "--backend-secret", SECRET,
+                               config='[challenge]\norigins = ["http://portal.example", "https://portal.example"]\n'),
     }
     started: dict[str, PortalProcess] = {}
     try:
@@ -258,6 +259,13 @@ def test_backend_listener_secret_and_required_status(servers: dict[str, PortalPr
                  headers={"X-Backend-Secret": SECRET + "x"})
     assert wrong.status == 403
     assert call(split.backend_url, "/frontend/challenge").status == 404  # the backend port serves /backend/* only
+    # [challenge] origins: a site outside the list (a phishing site reaching the server with its own Host) gets none.
+    for host, proto in (("phish.example", "https"), ("portal.example:8443", "https"), ("PORTAL.example", "ftp")):
+        refused = call(split.url, "/frontend/challenge", host=host, headers={"X-Forwarded-Proto": proto})
+        assert refused.status == 400 and "challenge" not in refused.json(), refused.json()
+    behind_tls = call(split.url, "/frontend/challenge", host="Portal.Example:443",
+                      headers={"X-Forwarded-Proto": "https"})
+    assert parse_challenge(behind_tls.json()["challenge"]).origin == "https://portal.example"  # type: ignore[union-attr]
     # "require" and a certificate naming no OCSP responder or CRL: the status cannot be checked (-1).
     answer = call(split.backend_url, "/backend/auth", signed, host="portal.example",
                   headers={"X-Backend-Secret": SECRET})

@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from eimzo_agent.login_challenge import new_challenge
+from eimzo_agent.login_challenge import new_challenge, normalise_origin
 from eimzo_agent.portal.challenge_store import ChallengeBinding, ChallengeStore
 from eimzo_agent.portal.settings import ChallengeFormat
 
@@ -31,21 +31,24 @@ class Taken:
 
 
 class Challenges:
-    def __init__(self, store: ChallengeStore, *, ttl: float, form: ChallengeFormat) -> None:
+    def __init__(self, store: ChallengeStore, *, ttl: float, form: ChallengeFormat,
+                 origins: tuple[str, ...] = ()) -> None:
         self.store = store
         self.ttl = ttl
         self.form = form
+        #: When not empty, the only sites challenges are issued for (normalised origins).
+        self.origins = frozenset(origins)
 
     async def issue(self, scheme: str, host: str, ip: str) -> str:
         """A new challenge for the site at `scheme://host`, remembered for `ttl` seconds (BadOrigin)."""
         binding = ChallengeBinding(host=_host_key(host), ip=ip, issued=time.time())
-        if self.form == "uuid":
-            text = str(uuid.uuid4())
-        else:
-            try:
-                text = new_challenge(f"{scheme}://{host}").text
-            except ValueError as exc:
-                raise BadOrigin(f"cannot name this site's origin: {exc}") from None
+        try:
+            origin = normalise_origin(f"{scheme}://{host}")
+        except ValueError as exc:
+            raise BadOrigin(f"cannot name this site's origin: {exc}") from None
+        if self.origins and origin not in self.origins:
+            raise BadOrigin(f"this server issues challenges for {', '.join(sorted(self.origins))}, not {origin}")
+        text = str(uuid.uuid4()) if self.form == "uuid" else new_challenge(origin).text
         await self.store.put(text, binding, self.ttl)
         return text
 

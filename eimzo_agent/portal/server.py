@@ -99,8 +99,9 @@ async def serve(settings: PortalSettings, bound: Bound) -> None:
     store = open_store(settings.redis_url)
     checker = RevocationChecker(settings.revocation, timeout=settings.revocation_timeout)
     tsa = TsaClient(settings.tsa_url, timeout=settings.tsa_timeout) if settings.tsa_url else None
-    services = Services(settings, Challenges(store, ttl=settings.challenge_ttl, form=settings.challenge_format),
-                        checker, RateLimiter(settings.rate_per_ip, settings.rate_burst), tsa)
+    challenges = Challenges(store, ttl=settings.challenge_ttl, form=settings.challenge_format,
+                            origins=settings.challenge_origins)
+    services = Services(settings, challenges, checker, RateLimiter(settings.rate_per_ip, settings.rate_burst), tsa)
     main_app = build_app(services, "public" if bound.backend is not None else "all")
     backend_url = _local_url(bound.backend or bound.main)
     if settings.demo:
@@ -128,6 +129,9 @@ async def serve(settings: PortalSettings, bound: Bound) -> None:
         if bound.backend is None and settings.backend_secret is None:
             log.warning("/backend/* is open on %s: let only the portal's backend reach it (nginx), or set "
                         "--backend-port or --backend-secret", url_of(bound.main))
+        if not settings.challenge_origins:
+            log.warning("challenges are issued for any Host a request names: list your site in [challenge] origins "
+                        "(docs/portal.md)")
         print(f"{READY_PREFIX} {url_of(bound.main)}", flush=True)
         await stop.wait()
     finally:

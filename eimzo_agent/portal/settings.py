@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from eimzo_agent.crypto.anchors import bundled_anchors, read_anchor_file
+from eimzo_agent.login_challenge import normalise_origin
 
 ChallengeFormat = Literal["origin", "uuid"]
 RevocationMode = Literal["require", "prefer", "off"]
@@ -44,6 +45,10 @@ class PortalSettings:
     revocation_timeout: float = 5.0
     challenge_ttl: float = 120.0
     challenge_format: ChallengeFormat = "origin"
+    #: The sites (scheme://host[:port]) this server issues challenges for; empty = whatever Host a request names.
+    #: Set it in production: otherwise a phishing site that reaches the server (or the portal's default nginx
+    #: server) with its own Host header gets a challenge naming itself, which our agent would sign on its page.
+    challenge_origins: tuple[str, ...] = ()
     #: How far a login's signingTime may be from the server clock.
     max_clock_skew: float = 300.0
     max_body_bytes: int = DEFAULT_MAX_BODY
@@ -77,7 +82,7 @@ _KEYS: dict[str, dict[str, tuple[str, type | tuple[type, ...]]]] = {
     "cache": {"type": ("cache_type", str), "redis_url": ("redis_url", str)},
     "revocation": {"mode": ("revocation", str), "timeout": ("revocation_timeout", (int, float))},
     "challenge": {"ttl": ("challenge_ttl", (int, float)), "format": ("challenge_format", str),
-                  "max_clock_skew": ("max_clock_skew", (int, float))},
+                  "max_clock_skew": ("max_clock_skew", (int, float)), "origins": ("challenge_origins", list)},
     "limits": {"max_body_bytes": ("max_body_bytes", int), "rate_per_ip": ("rate_per_ip", (int, float)),
                "rate_burst": ("rate_burst", int)},
     "demo": {"enabled": ("demo", bool)},
@@ -114,6 +119,8 @@ def _read_file(path: Path) -> dict[str, Any]:
                 if not all(isinstance(item, str) for item in value):
                     raise SettingsError(f"{path}: [trust] anchors must be a list of file names")
                 value = tuple((path.parent / item) for item in value)
+            if attribute == "challenge_origins":
+                value = _origins(value, path)
             values[attribute] = value
     if "cache_type" in values:
         cache = values.pop("cache_type")
@@ -124,6 +131,18 @@ def _read_file(path: Path) -> dict[str, Any]:
         if cache == "memory":
             values.pop("redis_url", None)
     return values
+
+
+def _origins(value: list[Any], path: Path) -> tuple[str, ...]:
+    """[challenge] origins, each normalised the way challenges name a site."""
+    origins = []
+    for item in value:
+        try:
+            origins.append(normalise_origin(item if isinstance(item, str) else ""))
+        except ValueError:
+            message = f'{path}: [challenge] origins: {item!r} is not an origin like "https://my.portal.uz"'
+            raise SettingsError(message) from None
+    return tuple(origins)
 
 
 def _checked(values: dict[str, Any], where: str) -> PortalSettings:
