@@ -77,6 +77,10 @@ def load_certificate(der: bytes) -> x509.Certificate:
         spki_algorithm(cert)
         cert["signature_algorithm"]["algorithm"].dotted  # noqa: B018
         cert["signature_value"].native  # noqa: B018
+        # asn1crypto's dump() re-encodes when a header ends in 0x80 (an indefinite length, or a definite one that
+        # happens to end so), parsing the parts not read above: a malformed extension then raised later, in any
+        # caller (found by tests/test_portal_fuzz.py with bit-flipped certificates). Surface it here.
+        cert.dump()
     except _ASN1_ERRORS as exc:
         raise CertificateError(f"not an X.509 certificate: {exc}") from exc
     return cert
