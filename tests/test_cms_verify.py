@@ -310,3 +310,30 @@ def test_ozdst_cms_round_trip(tmp_path: Path) -> None:
     assert not verify_cms(detached, DOCUMENT[:-1], [ca.certificate.dump()]).valid
     # Not issued by the national root: no chain to it.
     assert not verify_cms(result.cms_der, trust_anchors=[national_root().dump()]).valid
+
+
+def test_remembered_checks_never_stand_in_for_another_certificate(pki: Keys) -> None:
+    """verify_cms keeps parsed anchors, parsed certificates and issuer-signature results between calls (the portal
+    server verifies the same people's certificates again and again). They are keyed by exact DER: a certificate
+    with the same subject, key and TBS but a broken CA signature must still fail after the genuine one passed,
+    and the genuine one must keep passing afterwards."""
+    genuine = sign(pki, P256)
+    assert verify_cms(genuine, trust_anchors=[pki.anchor]).valid  # now remembered
+    leaf = pki.keys[P256].certificate.dump()
+    forged_leaf = asn1_x509.Certificate.load(leaf)
+    signature = bytearray(forged_leaf["signature_value"].native)
+    signature[-5] ^= 0x01
+    forged_leaf["signature_value"] = bytes(signature)
+    forged_der = forged_leaf.dump(force=True)
+    assert forged_der != leaf and forged_der[:200] == leaf[:200]
+    content_info = asn1_cms.ContentInfo.load(genuine)
+    content_info["content"]["certificates"] = [
+        asn1_cms.CertificateChoices({"certificate": asn1_x509.Certificate.load(forged_der)})
+        if c.chosen.dump() == leaf else c for c in content_info["content"]["certificates"]]
+    forged = only_signer(verify_cms(content_info.dump(force=True), trust_anchors=[pki.anchor]))
+    assert forged.signature_valid and forged.digest_matches  # the same key signed the attributes
+    assert not forged.chain_valid and any("does not verify" in p for p in forged.problems), forged.problems
+    # The anchor set is remembered too: another set (same CA name, other key) gives no chain for the genuine one.
+    assert not only_signer(verify_cms(genuine, trust_anchors=[pki.other_anchor])).chain_valid
+    assert verify_cms(genuine, trust_anchors=[pki.anchor]).valid
+    assert verify_cms(genuine, trust_anchors=[pki.other_anchor, pki.anchor]).valid

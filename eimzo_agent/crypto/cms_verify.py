@@ -22,9 +22,12 @@ What is checked per signer (RFC 5652 §5.4-5.6, RFC 5280 §6 in a reduced form):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hmac
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from asn1crypto import cms as asn1_cms
@@ -47,6 +50,13 @@ MAX_CHAIN_LENGTH = 8
 #: Issuer signatures checked per signer at most: a hostile CMS full of cross-signed look-alike CA certificates
 #: must not turn path building into millions of (pure-Python, for O'zDSt) signature checks.
 MAX_LINK_CHECKS = 32
+#: Parsed trust-anchor sets kept (a server passes the same few sets on every call).
+ANCHOR_SETS_KEPT = 8
+#: Issuer-signature checks remembered, by the exact DER of both certificates (a pure function of those bytes):
+#: the CA -> root links repeat on every signature, a person's own link on every login of theirs.
+LINKS_KEPT = 4096
+#: Parsed CMS certificates remembered by their DER.
+CERTIFICATES_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -102,13 +112,15 @@ def verify_cms(
     except _ASN1_ERRORS as exc:  # the walker reports known damage as CmsError; anything else is damage too
         raise CmsError(f"malformed CMS: {exc}") from exc
     anchors = _load_anchors(trust_anchors)
+    embedded = _load_embedded(parsed.certificates)
     context = _Context(
         content_type=_oid_of_tlv(parsed.content_type),
         content=_content_to_check(parsed.content, content),
         content_problem=_content_problem(parsed.content, content),
-        certificates=_load_embedded(parsed.certificates),
-        anchors=anchors,
+        certificates=[cert for cert, _ in embedded],
+        anchors=[cert for cert, _ in anchors],
         at=at,
+        ders={id(cert): der for cert, der in (*anchors, *embedded)},
     )
     signers = tuple(_verify_signer(der, context) for der in parsed.signer_infos)
     return CmsVerification(parsed.content, signers)
@@ -126,6 +138,12 @@ class _Context:
     certificates: list[x509.Certificate]
     anchors: list[x509.Certificate]
     at: dt.datetime | None
+    #: id(certificate) -> its DER, computed once: asn1crypto re-encodes on every dump() when a header ends
+    #: in 0x80, which made the DER comparisons of path building a large part of a login's time.
+    ders: dict[int, bytes] = field(default_factory=dict)
+
+    def der(self, cert: x509.Certificate) -> bytes:
+        return self.ders.get(id(cert)) or cert.dump()
 
 
 def _oid_of_tlv(tlv: bytes) -> str | None:
@@ -147,27 +165,76 @@ def _content_problem(attached: bytes | None, given: bytes | None) -> str | None:
     return None
 
 
-def _load_anchors(anchors: Sequence[bytes]) -> list[x509.Certificate]:
+class _Lru:
+    """A small thread-safe LRU map: verification runs in worker threads (the portal server, the agent)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[object, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object) -> object | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: object, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_anchor_sets = _Lru(ANCHOR_SETS_KEPT)
+_links = _Lru(LINKS_KEPT)
+_certificates = _Lru(CERTIFICATES_KEPT)
+
+
+def _load_anchors(anchors: Sequence[bytes]) -> tuple[tuple[x509.Certificate, bytes], ...]:
+    """The anchors parsed, once per distinct set: parsing them was a quarter of a portal login's time. The
+    certificates are warmed (every lazily parsed part the checks read) before they are shared between threads."""
+    key = tuple(bytes(der) for der in anchors)
+    kept = _anchor_sets.get(key)
+    if kept is not None:
+        return kept  # type: ignore[return-value]
     loaded = []
-    for number, der in enumerate(anchors, 1):
+    for number, der in enumerate(key, 1):
         try:
-            loaded.append(x509_info.load_certificate(der))
+            loaded.append(_warm(x509_info.load_certificate(der)))
         except CertificateError as exc:
             raise CmsError(f"trust anchor {number} is not a certificate: {exc}") from exc
-    return loaded
+    result = tuple(loaded)
+    _anchor_sets.put(key, result)
+    return result
 
 
-def _load_embedded(choices: list[bytes]) -> list[x509.Certificate]:
-    """The CMS's X.509 certificates; other CertificateChoices and unreadable certificates are left out."""
+def _warm(cert: x509.Certificate) -> tuple[x509.Certificate, bytes]:
+    """`cert` with the lazily parsed parts the checks read parsed now (so threads sharing it only read), and its
+    DER as `dump` gives it."""
+    with contextlib.suppress(*_ASN1_ERRORS):  # malformed extensions: the checks that read them report it
+        cert.basic_constraints_value, cert.key_usage_value, cert.key_identifier  # noqa: B018
+    return cert, cert.dump()
+
+
+def _load_embedded(choices: list[bytes]) -> list[tuple[x509.Certificate, bytes]]:
+    """The CMS's X.509 certificates; other CertificateChoices and unreadable certificates are left out. Parsed
+    ones are kept by their DER: a person's certificate comes back with every signature of theirs."""
     certificates = []
     for der in choices:
         if not der or der[0] != 0x30:  # [0]..[3] are attribute/other certificate formats
             continue
-        try:
-            certificates.append(x509_info.load_certificate(der))
-        except CertificateError:
-            continue
-    return certificates
+        kept = _certificates.get(der)
+        if kept is None:
+            try:
+                kept = _warm(x509_info.load_certificate(der))
+            except CertificateError:
+                continue
+            _certificates.put(der, kept)
+        certificates.append(kept)
+    return certificates  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -228,7 +295,7 @@ def _signer_certificate(sid: asn1_cms.SignerIdentifier, pool: list[x509.Certific
 
 def _same_name(a: x509.Name, b: x509.Name) -> bool:
     try:
-        return bool(a == b)
+        return a.dump() == b.dump() or bool(a == b)  # equal DER first: RFC 5280's comparison is slow
     except _ASN1_ERRORS:
         return False
 
@@ -332,7 +399,8 @@ def _build_chain(
     if not context.anchors:
         problems.append("no trust anchors were given")
         return ()
-    search = _Search(context.anchors + context.certificates, {a.dump() for a in context.anchors}, when)
+    search = _Search(context.anchors + context.certificates, {context.der(a) for a in context.anchors}, when,
+                     context.der)
     path = search.extend([cert])
     reasons = search.reasons
     if path is None:
@@ -348,6 +416,7 @@ class _Search:
     pool: list[x509.Certificate]
     anchors: set[bytes]
     when: dt.datetime
+    der: Callable[[x509.Certificate], bytes]
     #: Why dead ends were dead, first one first (that is the one reported).
     reasons: list[str] = field(default_factory=list)
     checks_left: int = MAX_LINK_CHECKS
@@ -357,13 +426,13 @@ class _Search:
         if not _valid_at(current, self.when):
             self.reasons.append(f"certificate {_describe(current)} is not valid at {self.when.isoformat()}")
             return None
-        if current.dump() in self.anchors:
+        if self.der(current) in self.anchors:
             return path
         if len(path) >= MAX_CHAIN_LENGTH:
             self.reasons.append("the chain is too long")
             return None
-        on_path = {c.dump() for c in path}
-        candidates = [c for c in self.pool if c.dump() not in on_path and x509_info.issued_by(current, c)]
+        on_path = {self.der(c) for c in path}
+        candidates = [c for c in self.pool if self.der(c) not in on_path and x509_info.issued_by(current, c)]
         if not candidates:
             self.reasons.append(f"no issuer certificate for {_describe(current)}")
         for issuer in candidates:
@@ -371,7 +440,8 @@ class _Search:
                 self.reasons.append("too many candidate issuer certificates")
                 return None
             self.checks_left -= 1
-            problem = _link_problem(current, issuer, intermediates_below=len(path) - 1)
+            problem = _link_problem(current, issuer, intermediates_below=len(path) - 1,
+                                    link=(self.der(current), self.der(issuer)))
             if problem is not None:
                 self.reasons.append(problem)
                 continue
@@ -381,7 +451,8 @@ class _Search:
         return None
 
 
-def _link_problem(subject: x509.Certificate, issuer: x509.Certificate, intermediates_below: int) -> str | None:
+def _link_problem(subject: x509.Certificate, issuer: x509.Certificate, intermediates_below: int,
+                  link: tuple[bytes, bytes]) -> str | None:
     """Why `issuer` cannot have issued `subject` in this path, or None."""
     try:
         constraints = issuer.basic_constraints_value
@@ -395,10 +466,13 @@ def _link_problem(subject: x509.Certificate, issuer: x509.Certificate, intermedi
         return f"the path length constraint of {_describe(issuer)} is exceeded"
     if key_usage is not None and "key_cert_sign" not in key_usage.native:
         return f"certificate {_describe(issuer)} may not sign certificates (keyUsage)"
-    try:
-        valid = x509_info.verify_certificate_signature(subject, issuer)
-    except (AlgorithmError, *_ASN1_ERRORS) as exc:
-        return f"the signature of {_describe(subject)} cannot be checked: {exc}"
+    valid = _links.get(link)
+    if valid is None:
+        try:
+            valid = x509_info.verify_certificate_signature(subject, issuer)
+        except (AlgorithmError, *_ASN1_ERRORS) as exc:
+            return f"the signature of {_describe(subject)} cannot be checked: {exc}"
+        _links.put(link, valid)
     return None if valid else f"the signature of {_describe(subject)} does not verify with {_describe(issuer)}"
 
 
