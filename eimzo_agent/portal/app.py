@@ -242,8 +242,8 @@ async def auth(request: web.Request) -> web.Response:
         await services.revocation.check(checked.certificate, checked.issuer), settings.revocation)
     if status != replies.OK:
         return reply(replies.processed(status, message, **extra))
-    return reply(replies.processed(replies.OK, subjectCertificateInfo=replies.subject_certificate_info(
-        checked.certificate)))
+    described = await asyncio.to_thread(replies.subject_certificate_info, checked.certificate)
+    return reply(replies.processed(replies.OK, subjectCertificateInfo=described))
 
 
 async def timestamp_pkcs7(request: web.Request) -> web.Response:
