@@ -25,7 +25,7 @@ from typing import Any
 from agent_harness import PASSWORD, mint
 
 from eimzo_agent.crypto import cms
-from eimzo_agent.keys.pkcs12 import open_pfx
+from eimzo_agent.keys.pkcs12 import UnlockedKey, open_pfx
 
 READY = "eimzo-agent portal: listening on "
 BACKEND_READY = "eimzo-agent portal: backend on "
@@ -160,10 +160,12 @@ class PortalKey:
     pinfl: str
     alg: str
 
+    def unlocked(self) -> UnlockedKey:
+        return open_pfx(self.path.read_bytes(), PASSWORD)
+
     def sign(self, content: bytes, *, detached: bool = False, signing_time: dt.datetime | None = None) -> bytes:
         """A PKCS#7 over `content` as the agent's create_pkcs7 makes it with this key."""
-        unlocked = open_pfx(self.path.read_bytes(), PASSWORD)
-        signer = unlocked.signer
+        signer = self.unlocked().signer
         return cms.create_pkcs7(content, signer, detached=detached, signing_time=signing_time,
                                 signed_attributes=signer.cms_profile).cms_der
 

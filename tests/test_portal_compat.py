@@ -203,6 +203,17 @@ def test_unknown_challenge_and_tampered_content(main: str, keys: dict[str, Porta
     assert answer["status"] == -10 and "messageDigest" in answer["message"]
 
 
+def test_a_login_has_exactly_one_signer(main: str, keys: dict[str, PortalKey]) -> None:
+    """A co-signed challenge is no login (whose would it be?): -10, and the challenge is spent."""
+    challenge = call(main, "/frontend/challenge", host="portal.example").json()["challenge"]
+    signed = keys["rsa"].sign(challenge.encode())
+    second = keys["p256"].unlocked().signer
+    cosigned = cms.append_signer(signed, second, signed_attributes=second.cms_profile).cms_der
+    answer = call(main, "/backend/auth", b64(cosigned), host="portal.example").json()
+    assert answer["status"] == -10 and "exactly one signer" in answer["message"], answer
+    assert call(main, "/backend/auth", b64(signed), host="portal.example").json()["status"] == -20
+
+
 def test_expired_certificate_unknown_ca_and_clock(main: str, keys: dict[str, PortalKey]) -> None:
     assert login(main, keys["expired"])["status"] == -11
     stranger = login(main, keys["stranger"])
