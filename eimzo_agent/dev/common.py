@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import http.server
+import logging
 import os
 import socketserver
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..fsutil import write_atomically
 from ..keys.errors import KeyErrorKind, KeyStoreError
@@ -66,3 +69,33 @@ def serve_in_background(server: socketserver.BaseServer, name: str) -> Callable[
         thread.join()
 
     return stop
+
+
+class SmallBodyHandler(http.server.BaseHTTPRequestHandler):
+    """What the development TSA and OCSP responder share: a bounded request body, a bytes reply, quiet logging."""
+
+    #: Larger (or unknown-length) bodies are not read: the request gets its answer and the connection closes.
+    max_body = 64 * 1024
+    #: Prefix of this service's lines in the log.
+    log_prefix = "dev service"
+
+    def read_small_body(self) -> bytes:
+        """The request body, or b"" when its length is unknown or above `max_body`."""
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if 0 <= length <= self.max_body:
+            return self.rfile.read(length)
+        self.close_connection = True  # unknown or huge: do not read it, answer and close
+        return b""
+
+    def send_bytes(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logging.getLogger(type(self).__module__).info(f"{self.log_prefix}: " + format, *args)

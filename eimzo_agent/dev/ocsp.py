@@ -38,7 +38,7 @@ from ..crypto import ocsp
 from ..crypto.crl import REASON_NAMES, Revocation
 from ..crypto.ozdst_keys import OzdstSigner
 from ..crypto.signer import CryptographySigner, Signer
-from .common import serve_in_background, utc_now
+from .common import SmallBodyHandler, serve_in_background, utc_now
 from .mint import ensure_dev_ca
 from .ozdst_ca import ensure_ozdst_ca
 from .revoked import load_revoked
@@ -195,8 +195,10 @@ _ABOUT = (
 )
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(SmallBodyHandler):
     responder: RevocationResponder  # set on the subclass made per server
+    max_body = MAX_REQUEST_BYTES
+    log_prefix = "dev OCSP"
     server_version = "eimzo-agent-dev-ocsp"
 
     def do_GET(self) -> None:
@@ -207,9 +209,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 try:
                     crl = self.responder.crl(which)
                 except ValueError as exc:  # a damaged revoked.json
-                    self._send(500, "text/plain; charset=utf-8", f"{exc}\n".encode())
+                    self.send_bytes(500, "text/plain; charset=utf-8", f"{exc}\n".encode())
                     return
-                self._send(200, "application/pkix-crl", crl)
+                self.send_bytes(200, "application/pkix-crl", crl)
                 return
         if path.startswith(OCSP_PATH + "/"):
             self.responder.count("ocsp")
@@ -219,32 +221,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 request = base64.b64decode(encoded + "=" * (-len(encoded) % 4))
             except ValueError:
                 request = b""
-            self._send(200, "application/ocsp-response", self.responder.ocsp_response(request))
+            self.send_bytes(200, "application/ocsp-response", self.responder.ocsp_response(request))
             return
-        self._send(200 if path == "/" else 404, "text/plain; charset=utf-8", _ABOUT.encode())
+        self.send_bytes(200 if path == "/" else 404, "text/plain; charset=utf-8", _ABOUT.encode())
 
     def do_POST(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            length = -1
-        if 0 <= length <= MAX_REQUEST_BYTES:
-            body = self.rfile.read(length)
-        else:  # unknown or huge: do not read it, answer and close
-            body = b""
-            self.close_connection = True
+        body = self.read_small_body()
         self.responder.count("ocsp")
-        self._send(200, "application/ocsp-response", self.responder.ocsp_response(body))
+        self.send_bytes(200, "application/ocsp-response", self.responder.ocsp_response(body))
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.info("dev OCSP: " + format, *args)
 
 
 def serve_responder(responder: RevocationResponder, *, port: int = 0,

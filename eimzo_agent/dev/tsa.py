@@ -35,6 +35,7 @@ from ..crypto.timestamp import TimeStampResponse
 from ..keys.errors import KeyErrorKind, KeyStoreError
 from .common import (
     BACKDATE,
+    SmallBodyHandler,
     add_years,
     make_private_directory,
     missing_half,
@@ -283,34 +284,19 @@ _ABOUT = (
 )
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(SmallBodyHandler):
     service: TsaService  # set on the subclass made per server
+    max_body = MAX_REQUEST_BYTES
+    log_prefix = "dev TSA"
     server_version = "eimzo-agent-dev-tsa"
 
     def do_GET(self) -> None:
-        self._send(200, "text/plain; charset=utf-8", _ABOUT.encode())
+        self.send_bytes(200, "text/plain; charset=utf-8", _ABOUT.encode())
 
     def do_POST(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            length = -1
-        if 0 <= length <= MAX_REQUEST_BYTES:
-            body = self.rfile.read(length)
-        else:  # unknown or huge: do not read it, answer and close
-            body = b""
-            self.close_connection = True
-        self._send(200, "application/timestamp-reply", self.service.respond(body))
+        body = self.read_small_body()
+        self.send_bytes(200, "application/timestamp-reply", self.service.respond(body))
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.info("dev TSA: " + format, *args)
 
 
 def start_tsa(ca_directory: Path, *, alg: TsaAlgorithm = "rsa2048", port: int = 0, host: str = "127.0.0.1",
