@@ -8,7 +8,7 @@
  * add `?agent=ws://127.0.0.1:PORT/service/cryptapi` to choose another.
  */
 
-import { client, element, failureKey, detailOf, pickDemoLanguage, safeStorage, translator } from './portal-texts.mjs';
+import { client, element, failureKey, detailOf, renderPage, pickDemoLanguage, safeStorage, translator } from './portal-texts.mjs';
 
 /** @typedef {import('./portal-texts.mjs').DemoLanguage} DemoLanguage */
 
@@ -106,21 +106,8 @@ const state = {
 const t = translator(TEXTS, () => state.lang);
 
 function render() {
-  document.documentElement.lang = state.lang;
-  document.title = t('title');
-  for (const node of document.querySelectorAll('[data-i18n]')) {
-    node.textContent = t(/** @type {string} */ ((/** @type {HTMLElement} */ (node)).dataset.i18n));
-  }
-  for (const button of document.querySelectorAll('nav button[data-lang]')) {
-    button.setAttribute('aria-pressed', String((/** @type {HTMLElement} */ (button)).dataset.lang === state.lang));
-  }
+  renderPage(t, state);
   $('verify-link').setAttribute('href', `verify.html${location.search}`);
-  $('progress').textContent = state.progress ? t(state.progress) : '';
-  const error = $('error');
-  error.hidden = !state.error;
-  error.textContent = state.error ? t(state.error.key, { detail: state.error.detail }) : '';
-  error.dataset.status = state.error?.status === null || !state.error ? '' : String(state.error.status);
-  error.dataset.kind = state.error?.key || '';
   renderKeys();
   renderSession();
 }

@@ -165,3 +165,27 @@ export function element(tag, attributes = {}, content = []) {
   node.append(...content);
   return node;
 }
+
+/**
+ * What both portal demo pages draw alike: the page language and title, every `data-i18n` text, the language
+ * buttons, the progress line and the error box (its status and kind as data attributes, for the tests).
+ * @param {(key: string, params?: Record<string, string>) => string} t
+ * @param {{lang: string, progress: string, error: {key: string, detail: string, status: number | null} | null}} state
+ */
+export function renderPage(t, state) {
+  document.documentElement.lang = state.lang;
+  document.title = t('title');
+  for (const node of document.querySelectorAll('[data-i18n]')) {
+    node.textContent = t(/** @type {string} */ ((/** @type {HTMLElement} */ (node)).dataset.i18n));
+  }
+  for (const button of document.querySelectorAll('nav button[data-lang]')) {
+    button.setAttribute('aria-pressed', String((/** @type {HTMLElement} */ (button)).dataset.lang === state.lang));
+  }
+  const progress = /** @type {HTMLElement} */ (document.getElementById('progress'));
+  progress.textContent = state.progress ? t(state.progress) : '';
+  const error = /** @type {HTMLElement} */ (document.getElementById('error'));
+  error.hidden = !state.error;
+  error.textContent = state.error ? t(state.error.key, { detail: state.error.detail }) : '';
+  error.dataset.status = state.error?.status === null || !state.error ? '' : String(state.error.status);
+  error.dataset.kind = state.error?.key || '';
+}
