@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import re
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from asn1crypto import x509
@@ -64,33 +63,22 @@ def dashed_dates(value: Any) -> Any:
 
 def subject_certificate_info(cert: x509.Certificate) -> dict[str, Any]:
     """/backend/auth's `subjectCertificateInfo`: who signed, as a portal starts its session with. Kept per
-    certificate (by its DER; at most DESCRIBED_KEPT): people log in again and again, and reading the name's
-    attributes was a tenth of a login's time."""
-    der = cert.dump()
-    with _described_lock:
-        kept = _described.get(der)
-        if kept is not None:
-            _described.move_to_end(der)
-            return copy.deepcopy(kept)
-    tbs = cert["tbs_certificate"]
+    certificate (by its DER): people log in again and again, and reading the name's attributes was a tenth of a
+    login's time. A copy: the caller may change it."""
+    return copy.deepcopy(_described(cert.dump()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _described(der: bytes) -> dict[str, Any]:
+    tbs = x509.Certificate.load(der)["tbs_certificate"]
     validity = tbs["validity"]
-    info = {
+    return {
         "serialNumber": format(tbs["serial_number"].native, "x"),
         "X500Name": x509_info.format_name(tbs["subject"]),
         "subjectName": x509_info.name_attributes(tbs["subject"]),
         "validFrom": server_time(validity["not_before"].native),
         "validTo": server_time(validity["not_after"].native),
     }
-    with _described_lock:
-        _described[der] = copy.deepcopy(info)
-        while len(_described) > DESCRIBED_KEPT:
-            _described.popitem(last=False)
-    return info
-
-
-DESCRIBED_KEPT = 4096
-_described: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
-_described_lock = threading.Lock()
 
 
 def trusted_certificate_info(cert: x509.Certificate) -> dict[str, Any]:
