@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent_harness import PASSWORD, mint
+from agent_harness import PASSWORD, mint, stop_process
 
 from eimzo_agent.crypto import cms
 from eimzo_agent.keys.pkcs12 import UnlockedKey, open_pfx
@@ -47,13 +47,7 @@ class PortalProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if self.process.stdout is not None:
             self.process.stdout.close()
 
