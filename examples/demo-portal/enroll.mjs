@@ -312,6 +312,7 @@ async function enroll() {
   (/** @type {HTMLTextAreaElement} */ ($('test-pkcs7'))).hidden = true;
   const button = /** @type {HTMLButtonElement} */ ($('enroll-button'));
   button.disabled = true;
+  render(); // the last run's message goes at once, not only when the first step starts
   try {
     const form = readForm();
     const guid = crypto.randomUUID();

@@ -44,6 +44,8 @@ async function enroll(page, person) {
   await page.selectOption('#alg', person.alg);
   if (person.ra) await page.fill('#ra', person.ra);
   await page.click('#enroll-button');
+  // The button is disabled while a run is on; waiting for it to come back never reads the last run's message.
+  await page.waitForSelector('#enroll-button:not([disabled])', { timeout: TIMEOUT });
   await page.waitForSelector('#done:not([hidden]), #error:not([hidden])', { timeout: TIMEOUT });
   return page.evaluate(() => {
     const text = (/** @type {string} */ id) => {
