@@ -26,6 +26,7 @@ from typing import Any, Literal
 from asn1crypto import algos, core, tsp, x509
 from asn1crypto import cms as asn1_cms
 
+from eimzo_agent.crypto.der import encoded as _encoded
 from eimzo_agent.crypto.der import header as _header
 from eimzo_agent.crypto.der import tlv as _tlv
 from eimzo_agent.crypto.signer import Signer
@@ -116,7 +117,7 @@ def create_pkcs7(
 ) -> SignatureResult:
     """Sign `content` into a new SignedData; `signed_attributes="eimzo"` gives exactly E-IMZO's three attributes."""
     signer_info, signature = _signer_info(content, _OID_DATA, signer, signing_time, signed_attributes)
-    certificates = _unique([signer.certificate.dump(), *(cert.dump() for cert in signer.chain)])
+    certificates = _unique([_encoded(signer.certificate), *(_encoded(cert) for cert in signer.chain)])
     cms_der = _encode_content_info(
         version=asn1_cms.CMSVersion("v1").dump(),
         digest_algorithms=[signer.digest_algorithm.dump()],
@@ -167,7 +168,7 @@ def create_signed_data(content: bytes, content_type: str, signer: Signer, *, inc
     """
     oid_tlv = asn1_cms.ContentType(content_type).dump()
     signer_info, _ = _signer_info(content, oid_tlv, signer, signing_time, "cades")
-    certificates = [signer.certificate.dump(), *(cert.dump() for cert in signer.chain)]
+    certificates = [_encoded(signer.certificate), *(_encoded(cert) for cert in signer.chain)]
     return _encode_content_info(
         version=asn1_cms.CMSVersion("v3" if oid_tlv != _OID_DATA else "v1").dump(),
         digest_algorithms=[signer.digest_algorithm.dump()],
@@ -200,7 +201,7 @@ def append_signer(
     if signer.digest_algorithm["algorithm"].dotted not in known_oids:
         digest_algorithms.append(signer.digest_algorithm.dump())
     certificates = _unique(
-        [*parsed.certificates, signer.certificate.dump(), *(cert.dump() for cert in signer.chain)]
+        [*parsed.certificates, _encoded(signer.certificate), *(_encoded(cert) for cert in signer.chain)]
     )
     out = _encode_content_info(
         version=parsed.version,
@@ -326,7 +327,7 @@ def _signer_info(
         _attribute(_OID_ATTR_SIGNING_TIME, _utc_time(signing_time).dump()),
         _attribute(_OID_ATTR_MESSAGE_DIGEST, _tlv(_OCTETS, signer.digest(content))),
     ]
-    cert_der = signer.certificate.dump()
+    cert_der = _encoded(signer.certificate)
     if mode == "cades":
         attributes.append(_signing_certificate_v2(cert_der))
     # RFC 5652 §5.4: the signature covers the attributes as an explicit SET OF (tag 0x31), while the SignerInfo

@@ -3,6 +3,13 @@ call (the CMS SignerInfo, PKCS#10 requests, PKCS#12 certificate bags) or re-enco
 
 from __future__ import annotations
 
+import weakref
+
+from asn1crypto.core import Asn1Value
+
+#: value -> value.dump(), for values that are never changed after loading (a kept signer's certificates).
+_ENCODED: weakref.WeakKeyDictionary[Asn1Value, bytes] = weakref.WeakKeyDictionary()
+
 
 def header(tag: int, length: int) -> bytes:
     """Identifier octet + definite length."""
@@ -14,3 +21,15 @@ def header(tag: int, length: int) -> bytes:
 
 def tlv(tag: int, body: bytes) -> bytes:
     return header(tag, len(body)) + body
+
+
+def encoded(value: Asn1Value) -> bytes:
+    """`value.dump()`, computed once per object. asn1crypto takes any header whose last byte is 0x80 (a length
+    such as 0x0280) for an indefinite length and re-encodes the whole structure on every dump(): ≈ 0.4 ms for a
+    certificate, paid on every signature by a key whose certificate happens to have such a length. Only for
+    values nobody changes after loading."""
+    der = _ENCODED.get(value)
+    if der is None:
+        der = value.dump()
+        _ENCODED[value] = der
+    return der

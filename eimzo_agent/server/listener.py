@@ -106,7 +106,9 @@ class AgentServer:
                 writer.write(http.text_response(503, "Service Unavailable", "503 - too many connections"))
                 return
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
+                # asyncio.timeout, not wait_for: no extra task per connection (wait_for wraps the read in one).
+                async with asyncio.timeout(HEAD_TIMEOUT):
+                    head = await reader.readuntil(b"\r\n\r\n")
             except asyncio.LimitOverrunError:
                 writer.write(http.text_response(431, "Request Header Fields Too Large", "431 - headers too large"))
                 return
@@ -147,10 +149,12 @@ class AgentServer:
             self._tasks.discard(task)  # type: ignore[arg-type]
             self.connections -= 1
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.drain(), CLOSE_TIMEOUT)
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await writer.drain()
             writer.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), CLOSE_TIMEOUT)
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await writer.wait_closed()
 
 
 class BufferBudget:
@@ -432,7 +436,8 @@ class WebSocketSession:
                         await self.writer.drain()
                         self.writer.write_eof()
         try:
-            await asyncio.wait_for(self.writer.drain(), SLOW_CLIENT_TIMEOUT)
+            async with asyncio.timeout(SLOW_CLIENT_TIMEOUT):
+                await self.writer.drain()
         except ConnectionError:
             pass
         except TimeoutError:
