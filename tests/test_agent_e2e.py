@@ -173,6 +173,23 @@ def test_empty_document_and_large_document(setup: Setup, tmp_path: Path) -> None
         assert openssl_verify(tmp_path, setup, base64.b64decode(reply["pkcs7_64"])) == content
 
 
+def test_a_large_reply_comes_as_fragments_of_one_message(setup: Setup, tmp_path: Path) -> None:
+    """A signed 2 MiB document is a 2.7 MB reply: sent as a fragmented message (the agent's event loop copies one
+    fragment at a time), which a WebSocket client reads as one message. The request's Base64 written with escaped
+    slashes, as PHP's json_encode writes it, takes the ordinary JSON path and signs the same."""
+    key_id = load(setup, "p256")
+    content = bytes(range(256)) * 8192
+    for data_64 in (b64(content), b64(content).replace("/", "\\/")):
+        request = '{"plugin":"pkcs7","name":"create_pkcs7","arguments":["' + data_64 + '","' + key_id + '","no"]}'
+        with connect(setup.agent.url, origin=setup.agent.origin, compression=None, max_size=None) as ws:
+            ws.send(request)
+            fragments = list(ws.recv_streaming())
+        assert len(fragments) > 1 and all(len(f) <= 256 * 1024 for f in fragments)
+        reply = json.loads("".join(fragments))
+        assert reply["success"] is True and reply["status"] == 1
+        assert openssl_verify(tmp_path, setup, base64.b64decode(reply["pkcs7_64"])) == content
+
+
 # --- every bad input gets its E-IMZO-shaped reply, and the agent keeps serving -----------------------------------
 
 

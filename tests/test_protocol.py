@@ -16,6 +16,7 @@ from eimzo_agent.policy.domains import DomainGate, parse_key_pairs
 from eimzo_agent.protocol.calls import MAIN, Argument, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.dispatcher import Dispatcher, build_apidoc
 from eimzo_agent.protocol.errors import EimzoError
+from eimzo_agent.protocol.large_request import load_request
 from eimzo_agent.protocol.registry import Registry
 
 REQUEST_INVALID = i18n.text("ru", "reasons", "request_invalid")
@@ -264,3 +265,45 @@ def test_language_normalisation() -> None:
     assert i18n.normalize_language("ru-RU") == "ru"
     assert i18n.normalize_language("kaa") == "kaa"
     assert i18n.normalize_language("de_DE") is None
+
+
+# --- large frames: parsed without json.loads over the document (protocol/large_request.py) ----------------------
+
+LONG = "QUJD" * 20000  # 80 000 characters of Base64: over large_request.LONG_STRING
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.sampled_from([LONG, LONG[:-4] + "é\"\\/"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=json_values, ascii_only=st.booleans())
+def test_a_large_frame_parses_exactly_as_json_loads(value: Any, ascii_only: bool) -> None:
+    frame = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert load_request(frame) == json.loads(frame.decode())
+
+
+@pytest.mark.parametrize("frame", [
+    b'{"name":"x","arguments":["' + LONG.encode() + b'"]',  # unterminated object
+    b'{"name":"x","arguments":["' + LONG.encode() + b'"],}',  # trailing comma
+    b'{"name":"x","arguments":["' + LONG.encode() + b'"]} tail',
+    b'{"name":"x","arguments":["' + LONG.encode(),  # unterminated string
+    b'\xff{"name":"x","arguments":["' + LONG.encode() + b'"]}',  # not UTF-8
+    b'{"name":"\xc3","arguments":["' + LONG.encode() + b'"]}',
+])
+def test_a_large_frame_that_is_not_json_is_refused(frame: bytes) -> None:
+    with pytest.raises(ValueError):
+        load_request(frame)
+
+
+def test_a_large_frame_reaches_the_function_and_a_bad_one_gets_status_0() -> None:
+    d = make_dispatcher()
+    context = CallContext.from_origin("http://localhost:3000")
+    big = "A" * (2 * 1024 * 1024)  # over the dispatcher's LARGE_FRAME: parsed in a worker thread
+    frame = json.dumps({"plugin": "t", "name": "echo", "arguments": [big, "b"]}).encode()
+    reply = json.loads(asyncio.run(d.handle(frame, context)))
+    assert reply["echo"] == [big, "b"]
+    bad = json.loads(asyncio.run(d.handle(frame[:-1], context)))
+    assert bad == {"success": False, "status": 0, "reason": REQUEST_INVALID}

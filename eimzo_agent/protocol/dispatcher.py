@@ -17,8 +17,9 @@ from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
 from eimzo_agent.protocol.calls import MAIN, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status, function_not_found
+from eimzo_agent.protocol.large_request import load_request
 from eimzo_agent.protocol.registry import Registry
-from eimzo_agent.protocol.replies import encode_reply, failure, success
+from eimzo_agent.protocol.replies import encode_reply_parts, failure, success
 
 log = logging.getLogger(__name__)
 
@@ -57,25 +58,27 @@ class Dispatcher:
             except Exception:
                 log.exception("connection-closed hook failed")
 
-    async def handle(self, frame: str, context: CallContext) -> str:
+    async def handle(self, frame: str | bytes, context: CallContext) -> str:
         """Answer one request frame. Never raises (except cancellation): every failure becomes a reply."""
+        return "".join(await self.answer(frame, context))
+
+    async def answer(self, frame: str | bytes, context: CallContext) -> list[str]:
+        """`handle`, with the reply as pieces to send in turn (a large signature stays apart from the JSON around
+        it). `frame` is the text, or its UTF-8 bytes (a large frame is then parsed without decoding it whole)."""
         lang = self.language(context.caller)
         try:
             function, values = self._parse(await _loaded(frame))
             await self._check_domain(function, context, lang)
             result = await function.handler(Call(function, values, context, lang))
         except EimzoError as exc:
-            return encode_reply(self.error_reply(exc, lang))
+            return encode_reply_parts(self.error_reply(exc, lang))
         except Exception:
             # Details go to the agent's log only: a page must never see paths, stack traces or key data.
             log.exception("plugin function failed")
-            return encode_reply(failure(Status.OTHER, i18n.text(lang, "reasons", "internal_error")))
+            return encode_reply_parts(failure(Status.OTHER, i18n.text(lang, "reasons", "internal_error")))
         if isinstance(result, list):
-            return encode_reply(result)  # apidoc is E-IMZO's only bare-array reply
-        reply = success(result)
-        if sum(len(value) for value in result.values() if isinstance(value, str)) > LARGE_FRAME:
-            return await asyncio.to_thread(encode_reply, reply)  # a signed 10 MB document: ~10 ms of copying
-        return encode_reply(reply)
+            return encode_reply_parts(result)  # apidoc is E-IMZO's only bare-array reply
+        return encode_reply_parts(success(result))
 
     def error_reply(self, exc: EimzoError, lang: str) -> dict[str, Any]:
         return failure(exc.status, i18n.text(lang, "reasons", exc.reason_key, **exc.params))
@@ -114,18 +117,20 @@ class Dispatcher:
         raise EimzoError(Status.DOMAIN_NOT_ALLOWED, "domain_not_allowed", domain=caller.domain or caller.label)
 
 
-#: Frames longer than this are parsed in a worker thread: json.loads of a 10 MB document's 13 MB frame holds the
-#: event loop (and the GIL, in one C call) for ~10 ms, which every other page's call would wait out.
+#: Frames longer than this are parsed in a worker thread: even without copying the document (large_request.py)
+#: the frame's UTF-8 check and the cut-out string are milliseconds that every other page's call would wait out.
 LARGE_FRAME = 1024 * 1024
 
 
-async def _loaded(frame: str) -> object:
-    """The frame's JSON value; E-IMZO's "function not found" (status 0) when it is not JSON."""
+async def _loaded(frame: str | bytes) -> object:
+    """The frame's JSON value; E-IMZO's "function not found" (status 0) when it is not JSON in UTF-8."""
     try:
+        if isinstance(frame, bytes):
+            return await asyncio.to_thread(load_request, frame) if len(frame) > LARGE_FRAME else load_request(frame)
         if len(frame) > LARGE_FRAME:
             return await asyncio.to_thread(json.loads, frame)
         return json.loads(frame)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise function_not_found() from None
 
 

@@ -15,15 +15,21 @@ _SPLICE_AT = 64 * 1024
 
 
 def encode_reply(payload: dict[str, Any] | list[Any]) -> str:
+    return "".join(encode_reply_parts(payload))
+
+
+def encode_reply_parts(payload: dict[str, Any] | list[Any]) -> list[str]:
+    """The reply's JSON text as pieces to be sent one after another (their concatenation is `encode_reply`):
+    a large Base64 value stays its own piece, so a 13 MB signature is never copied into one more string."""
     if isinstance(payload, dict):
         big = [key for key, value in payload.items() if isinstance(value, Base64Text) and len(value) > _SPLICE_AT]
         if big:
             return _spliced(payload, big)
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return [json.dumps(payload, ensure_ascii=False, separators=(",", ":"))]
 
 
-def _spliced(payload: dict[str, Any], big: list[str]) -> str:
-    """The same JSON json.dumps gives, with large Base64 values copied in once rather than escaped char by char:
+def _spliced(payload: dict[str, Any], big: list[str]) -> list[str]:
+    """The same JSON json.dumps gives, with large Base64 values put in as they are rather than escaped char by char:
     each is first replaced by a random marker that no other value of the reply can know in advance."""
     markers = {key: f"\0{secrets.token_hex(16)}\0" for key in big}
     small = {key: markers.get(key, value) for key, value in payload.items()}
@@ -32,10 +38,11 @@ def _spliced(payload: dict[str, Any], big: list[str]) -> str:
     for key in big:
         quoted = json.dumps(markers[key])  # '"\\u0000…"' as it appears in the text
         before, _, text = text.partition(quoted)
-        parts.append(before)
-        parts.append(f'"{payload[key]}"')
+        parts.append(before + '"')
+        parts.append(payload[key])
+        text = '"' + text
     parts.append(text)
-    return "".join(parts)
+    return parts
 
 
 def success(payload: dict[str, Any] | None = None) -> dict[str, Any]:

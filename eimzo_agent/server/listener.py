@@ -13,6 +13,7 @@ import itertools
 import logging
 import ssl
 from collections import deque
+from collections.abc import Iterator
 
 from websockets.frames import CloseCode, Frame, Opcode
 from websockets.protocol import State
@@ -23,7 +24,7 @@ from eimzo_agent.agent import Agent
 from eimzo_agent.policy.limits import SiteLimiter
 from eimzo_agent.protocol.calls import CallContext
 from eimzo_agent.protocol.errors import Status
-from eimzo_agent.protocol.replies import encode_reply, failure
+from eimzo_agent.protocol.replies import encode_reply, encode_reply_parts, failure
 from eimzo_agent.server import http, peer
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ HEAD_TIMEOUT = 10.0
 #: After our close frame, how long we wait for the browser's before dropping the TCP connection.
 CLOSE_TIMEOUT = 5.0
 READ_CHUNK = 256 * 1024
-#: Frames above this are UTF-8-decoded in a worker thread (see `_answer`).
-_LARGE_FRAME = 1024 * 1024
+#: Replies longer than this (characters) are sent as a fragmented message (see `_send_reply`).
+REPLY_FRAGMENT = 256 * 1024
 #: How long a reply may wait for the client to read it.
 SLOW_CLIENT_TIMEOUT = 30.0
 
@@ -266,7 +267,7 @@ class WebSocketSession:
         await self._flush()
         if response.status_code != 101:
             return
-        handler: asyncio.Task[str] | None = None
+        handler: asyncio.Task[list[str]] | None = None
         current = 0  # size of the request being answered
         read: asyncio.Task[bytes] | None = asyncio.create_task(self.reader.read(READ_CHUNK))
         try:
@@ -285,7 +286,7 @@ class WebSocketSession:
                     await self._flush()
                     continue
                 if handler is not None and handler in done:
-                    self._send_reply(handler.result())
+                    await self._send_reply(handler.result())
                     handler = None
                     self._release(current)
                     current = 0
@@ -342,28 +343,40 @@ class WebSocketSession:
         self._held -= count
         self.budget.give(count)
 
-    async def _answer(self, frame: bytes) -> str:
+    async def _answer(self, frame: bytes) -> list[str]:
         site = self.context.caller.limit_key
         if self.limiter is not None and not self.limiter.try_start(site):
             log.warning("rate limit: refused a request from %s", self.context.caller.label)
             reason = i18n.text(self.language, "reasons", "too_many_requests")
-            return encode_reply(failure(Status.OTHER, reason))
+            return encode_reply_parts(failure(Status.OTHER, reason))
         try:
-            try:
-                # A large document's frame is decoded in a worker thread: other pages' calls must not wait on it.
-                text = frame.decode("utf-8") if len(frame) <= _LARGE_FRAME else await asyncio.to_thread(
-                    frame.decode, "utf-8")
-            except UnicodeDecodeError:
-                text = ""  # not JSON either: the dispatcher answers "not a valid request"
-            return await self.agent.dispatcher.handle(text, self.context)
+            # The frame's bytes as they came: the dispatcher decodes them (a large one in a worker thread, without
+            # copying the document more than once); bad UTF-8 gets E-IMZO's "not a valid request".
+            return await self.agent.dispatcher.answer(frame, self.context)
         finally:
             if self.limiter is not None:
                 self.limiter.finish(site)
 
-    def _send_reply(self, reply: str) -> None:
+    async def _send_reply(self, parts: list[str]) -> None:
+        """One text message; a large one as fragments of at most REPLY_FRAGMENT characters, the socket drained in
+        between, so that sending a signed 10 MB document never holds the event loop for more than one fragment's
+        copying (browsers and WebSocket libraries put the fragments together again)."""
         if self.protocol.state is not State.OPEN:
             return
-        self.protocol.send_text(reply.encode("utf-8"))
+        if sum(len(part) for part in parts) <= REPLY_FRAGMENT:
+            self.protocol.send_text("".join(parts).encode("utf-8"))
+        else:
+            first = True
+            for piece, last in _fragments(parts, REPLY_FRAGMENT):
+                if self.protocol.state is not State.OPEN or self._eof_sent or self.writer.transport.is_closing():
+                    return
+                if first:
+                    self.protocol.send_text(piece.encode("utf-8"), fin=last)
+                    first = False
+                else:
+                    self.protocol.send_continuation(piece.encode("utf-8"), fin=last)
+                if not last:
+                    await self._flush()
         self._answered = True
         if not self.keep:
             self.protocol.send_close(1000, "Done")
@@ -445,3 +458,13 @@ class WebSocketSession:
             log.warning("dropped a client that did not read its reply within %.0f s", SLOW_CLIENT_TIMEOUT)
             self.writer.transport.abort()
             self._eof_sent = True
+
+
+def _fragments(parts: list[str], size: int) -> Iterator[tuple[str, bool]]:
+    """The text of `parts` in pieces of at most `size` characters, each with whether it is the last."""
+    pieces = (part[start:start + size] for part in parts if part for start in range(0, len(part), size))
+    previous = next(pieces, "")
+    for piece in pieces:
+        yield previous, False
+        previous = piece
+    yield previous, True
