@@ -38,8 +38,9 @@ COMPAT_PAGE = REPO / "tests" / "browser" / "compat-page.html"
 SANDBOX_PAGE = REPO / "tests" / "browser" / "sandbox-page.html"
 NULL_KEY = json.loads((REPO / "tests" / "data" / "eimzo-kat.json").read_text())["eimzo_api_keys"]["keys"]["null"]
 TEXT = "Shartnoma № 17: ijara to'lovi 1 200 000 so'm. Договор аренды. Qaraqalpaqsha: ǵ ń ú."
-#: A binary document (not valid UTF-8), as a chosen file would be.
-FILE_BYTES = bytes(range(256)) * 40 + "\nariza.pdf — ариза\n".encode()
+#: A binary document (not valid UTF-8), as a chosen file would be; 400 KB, so that the attached signature's reply
+#: (≈ 540 K characters) reaches the page as a fragmented WebSocket message.
+FILE_BYTES = bytes(range(256)) * 1600 + "\nariza.pdf — ариза\n".encode()
 #: The whole browser part must stay well under two minutes.
 BUDGET_SECONDS = 120
 
