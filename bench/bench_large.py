@@ -83,17 +83,23 @@ def main() -> int:
                      if c["name"] == pfx.stem)
             key_id = agent.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx")["keyId"]
 
+            request = _request(document_64, key_id)
+
             def sign() -> None:
-                reply = agent.call("create_pkcs7", document_64, key_id, "no", plugin="pkcs7", timeout=600)
+                reply = agent.call("", raw=request, timeout=600)
                 assert reply["success"], reply
 
             sign()  # the one password question; the key is kept from here on
-            samples = []
+            # The hash alone is timed between the calls, not once before them: this VM's speed drifts by a fifth
+            # over a minute, and the target is a ratio of the two.
+            samples, hash_samples = [], []
             for _ in range(args.calls):
+                hash_samples.append(best_of(lambda: gost94.gost94_digest(document), runs=1))
                 start = time.perf_counter()
                 sign()
                 samples.append((time.perf_counter() - start) * 1000)
             end_to_end = statistics.median(samples)
+            hash_between = statistics.median(hash_samples)
             latencies = version_while_signing(agent, document_64, key_id,
                                               seconds=max(5.0, end_to_end * 12 / 1000))
             for _ in range(args.rss_calls):
@@ -103,8 +109,9 @@ def main() -> int:
             agent.stop()
     mb = f"{args.megabytes:g} MB"
     print(f"O'zDSt 1106 hash alone, C, {mb}, best of 5            {hash_ms:8.1f} ms")
+    print(f"the same hash, median of {args.calls} timed between the calls below   {hash_between:8.1f} ms")
     print(f"create_pkcs7 end to end, O'zDSt, {mb}, median of {args.calls:<4}  {end_to_end:8.1f} ms"
-          f"   = {end_to_end / hash_ms:.2f} x the hash (target <= 1.5)")
+          f"   = {end_to_end / hash_between:.2f} x the hash (target <= 1.5)")
     print(f"version round trip while signing {mb} in a loop        p50 {percentile(latencies, 0.5):6.2f} ms   "
           f"p99 {percentile(latencies, 0.99):6.2f} ms   ({len(latencies)} calls; target p99 <= 10)")
     print(f"agent RSS idle {idle:.1f} MB (target <= 45); after {args.rss_calls} signatures of {mb}: {after:.1f} MB "
@@ -136,11 +143,19 @@ def version_while_signing(agent: AgentProcess, document_64: str, key_id: str, se
 
 
 def _sign_forever(port: int, origin: str, document_64: str, key_id: str, stop: Any) -> None:
-    frame = json.dumps({"plugin": "pkcs7", "name": "create_pkcs7", "arguments": [document_64, key_id, "no"]})
+    frame = _request(document_64, key_id)
     while not stop.is_set():
         with connect(f"ws://127.0.0.1:{port}/service/cryptapi", origin=origin, compression=None, max_size=None) as ws:
             ws.send(frame)
             assert json.loads(ws.recv(600))["success"]
+
+
+def _request(document_64: str, key_id: str) -> str:
+    """The create_pkcs7 request as a page sends it. Put together by concatenation: json.dumps would scan the 13 MB of
+    Base64 character by character (≈ 40 ms here, a cost of this Python client, not of the agent), and Base64 needs
+    no escaping."""
+    head = '{"plugin":"pkcs7","name":"create_pkcs7","arguments":["'
+    return head + document_64 + '",' + json.dumps(key_id) + ',"no"]}'
 
 
 if __name__ == "__main__":

@@ -5,13 +5,16 @@ Run:  .venv/bin/python bench/bench_remembered.py [--calls 200]
 The person ticked "remember for this site" once (here: the askpass program answers `remember=21600`), so the agent
 keeps the opened key for the site and every further create_pkcs7 is: a new WebSocket (as e-imzo.js opens one per
 call), the request, the CMS over a 1 KB document, the journal line, the reply. Measured through a real socket
-against the real agent, beside a bare `version` round trip on a new socket (the floor every call pays).
+against the real agent, beside a bare `version` round trip on a new socket (the floor every call pays); each with
+websockets' sync client (a thread per connection) and with bench/lean_client.py (the same library's sans-I/O
+protocol on a plain socket), whose difference is the measuring client's own cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from agent_harness import PASSWORD, make_askpass, mint, start_agent
+from lean_client import call as lean_call
 from timing import isolate_home, measure, print_table
 
 
@@ -40,7 +44,10 @@ def main() -> int:
         agent = start_agent(tmp / "agent", "--key-root", str(tmp / "flash"), "--askpass", str(askpass.program),
                             "--log-level", "WARNING")
         try:
-            rows = [("round trip: new socket + version", *measure(lambda: agent.call("version"), args.calls))]
+            version = json.dumps({"name": "version"})
+            rows = [("round trip: new socket + version", *measure(lambda: agent.call("version"), args.calls)),
+                    ("  the same, lean client", *measure(lambda: lean_call(agent.port, agent.origin, version),
+                                                        args.calls))]
             entries = agent.call("list_all_certificates", plugin="pfx")["certificates"]
             document = base64.b64encode(bytes(range(256)) * 4).decode()  # 1 KB
             for label, pfx in keys.items():
@@ -54,6 +61,12 @@ def main() -> int:
                 sign()  # the one question; from here on the key is kept
                 asked = len([q for q in askpass.questions() if q.startswith("password")])
                 rows.append((f"create_pkcs7, remembered key, {label}", *measure(sign, args.calls)))
+                request = json.dumps({"plugin": "pkcs7", "name": "create_pkcs7", "arguments": [document, key_id, "no"]})
+
+                def sign_lean(request: str = request) -> None:
+                    assert json.loads(lean_call(agent.port, agent.origin, request))["success"]
+
+                rows.append(("  the same, lean client", *measure(sign_lean, args.calls)))
                 again = len([q for q in askpass.questions() if q.startswith("password")])
                 assert again == asked, "the agent asked again: the remembered key was not used"
         finally:
