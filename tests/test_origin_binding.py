@@ -201,6 +201,11 @@ def test_cosigning_a_relayed_challenge_is_refused(setup: Setup) -> None:
                                 origin=PORTAL)
     assert cosigned["success"] is True, cosigned
     assert setup.askpass.questions() == [f"password 1 {PORTAL}"]
+    # Refused before any key is looked up: a token id ("baikey") would otherwise ask "which key?" first.
+    forget_questions(setup)
+    for key_id in ("baikey", "no-such-key"):
+        reply = setup.agent.call("append_pkcs7_attached", signed, key_id, plugin="pkcs7", origin=PHISH)
+        assert reply == mismatch(PORTAL, PHISH)
 
 
 def test_a_challenge_hidden_in_a_batch_is_refused(setup: Setup) -> None:

@@ -121,8 +121,7 @@ class Pkcs7Plugin:
 
     async def append_pkcs7_attached(self, call: Call) -> dict[str, Any]:
         existing = await decode_document(call.arg("pkcs7_64"), "pkcs7_64")
-        key = await self._loaded(call)
-        # Check the document before the person is asked for a password for it.
+        # Check the document before any key is picked (a token's "which key?" question) or a password asked.
         try:
             info = await asyncio.to_thread(cms.read_signed_data, existing)
         except cms.CmsError as exc:
@@ -131,6 +130,7 @@ class Pkcs7Plugin:
             raise EimzoError(Status.OTHER, "pkcs7_detached")
         # A co-signature over a relayed login challenge is as good as a signature to a lax server.
         await self.login_origins.check(call, info.content)
+        key = await self._loaded(call)
         async with journaled(self.journal, call, key, "pkcs7.append_pkcs7_attached", info.content) as note:
             if is_token_key(key):  # PIN, login and signature happen on the token
                 try:
