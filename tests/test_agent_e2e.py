@@ -217,6 +217,21 @@ def test_malformed_requests(setup: Setup, raw: str, reason: str) -> None:
     still_serving(setup)
 
 
+@pytest.mark.parametrize("raw", [
+    '{"plugin":"pkcs7","name":"create_pkcs7","arguments":["' + "QUJD" * 600_000 + '"',  # unterminated object
+    '{"plugin":"pkcs7","name":"create_pkcs7","arguments":["' + "QUJD" * 600_000 + 'ў"]}',  # a long non-ASCII one
+    '["' + '","'.join(["x"] * 300_000) + '"]',  # many short strings: the ordinary parser's way
+])
+def test_malformed_large_frames(setup: Setup, raw: str) -> None:
+    """Frames over 1 MiB are parsed without json.loads over the document (protocol/large_request.py); a bad one
+    still gets E-IMZO's status 0 and the agent keeps serving. (Bad UTF-8: tests/test_protocol.py.)"""
+    with connect(setup.agent.url, origin=setup.agent.origin, compression=None, max_size=None) as ws:
+        ws.send(raw)
+        reply = json.loads(ws.recv(60))
+    assert reply["success"] is False and reply["status"] == 0, reply
+    still_serving(setup)
+
+
 def test_binary_frames_are_ignored(setup: Setup) -> None:
     with connect(setup.agent.url, origin="http://localhost:8080", compression=None) as ws:
         ws.send(b"\x00\x01binary")
