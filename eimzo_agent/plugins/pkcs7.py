@@ -45,10 +45,13 @@ def _reply(result: cms.SignatureResult) -> dict[str, Any]:
     }
 
 
-def _sign_to_reply(content: bytes, signer: Signer, detached: bool) -> tuple[dict[str, Any], str]:
-    """The whole CPU part of a signature in one go (one thread hop): CMS, its Base64, the journal's SHA-256."""
-    result = cms.create_pkcs7(content, signer, detached=detached, signed_attributes=_profile(signer))
-    return _reply(result), hashlib.sha256(content).hexdigest()
+def _sign_to_reply(content: bytes, signer: Signer, detached: bool) -> dict[str, Any]:
+    """The whole CPU part of a signature in one go (one thread hop): the CMS and its Base64."""
+    return _reply(cms.create_pkcs7(content, signer, detached=detached, signed_attributes=_profile(signer)))
+
+
+def _sha256_hex(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
 
 
 def _profile(signer: Signer) -> cms.AttributeMode:
@@ -113,10 +116,14 @@ class Pkcs7Plugin:
             opened, _ = await self.unlocker.open(call, key, "sign", document=content)
             note.certificate = opened.certificate
             if len(content) <= LARGE_DOCUMENT:
-                reply, note.content_sha256 = _sign_to_reply(content, opened.signer, detached)
+                reply = _sign_to_reply(content, opened.signer, detached)
+                note.content_sha256 = _sha256_hex(content)
             else:
-                reply, note.content_sha256 = await asyncio.to_thread(_sign_to_reply, content, opened.signer,
-                                                                     detached)
+                # The journal's SHA-256 on the other core while the signature's own hash runs (both let go of
+                # the GIL): a 10 MB document's 6 ms are no longer added after the signature.
+                journal_hash = asyncio.ensure_future(asyncio.to_thread(_sha256_hex, content))
+                reply = await asyncio.to_thread(_sign_to_reply, content, opened.signer, detached)
+                note.content_sha256 = await journal_hash
         return reply
 
     async def append_pkcs7_attached(self, call: Call) -> dict[str, Any]:
