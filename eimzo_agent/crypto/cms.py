@@ -324,7 +324,7 @@ def _signer_info(
         raise ValueError(f"unknown signed_attributes mode {mode!r}")
     attributes = [
         _attribute(_OID_ATTR_CONTENT_TYPE, content_type),
-        _attribute(_OID_ATTR_SIGNING_TIME, _utc_time(signing_time).dump()),
+        _attribute(_OID_ATTR_SIGNING_TIME, _utc_time(signing_time)),
         _attribute(_OID_ATTR_MESSAGE_DIGEST, _tlv(_OCTETS, signer.digest(content))),
     ]
     cert_der = _encoded(signer.certificate)
@@ -358,16 +358,17 @@ def _attribute(type_oid: bytes, value: bytes) -> bytes:
 
 
 
-def _utc_time(signing_time: datetime | None) -> asn1_cms.Time:
-    """signingTime as UTCTime in UTC with whole seconds (what E-IMZO emits)."""
+def _utc_time(signing_time: datetime | None) -> bytes:
+    """signingTime as a DER UTCTime in UTC with whole seconds (what E-IMZO emits), written directly: asn1crypto's
+    object for it cost a tenth of a small document's signing time."""
     if signing_time is None:
         signing_time = datetime.now(UTC)
     elif signing_time.tzinfo is None:
         raise ValueError("signing_time must be timezone-aware")
-    moment = signing_time.astimezone(UTC).replace(microsecond=0)
+    moment = signing_time.astimezone(UTC)
     if not 1950 <= moment.year <= 2049:
         raise ValueError("signing_time must be within 1950..2049 to fit UTCTime")
-    return asn1_cms.Time(name="utc_time", value=moment)
+    return _tlv(0x17, moment.strftime("%y%m%d%H%M%SZ").encode("ascii"))
 
 
 # Why these two are cached by the certificate's DER: placing a parsed certificate's issuer Name into a new structure

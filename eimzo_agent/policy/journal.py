@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,15 @@ class Journal:
 
     def append(self, entry: JournalEntry) -> None:
         """Write one entry; a journal that cannot be written is logged, never fatal to signing."""
-        line = json.dumps(asdict(entry), ensure_ascii=False, separators=(",", ":")) + "\n"
+        # vars(), not asdict(): the fields are plain str and int, and asdict's deep copy costs more than the write.
+        line = json.dumps(vars(entry), ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._lock:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                except FileNotFoundError:  # the first entry (or the folder was removed): make the folder once
+                    self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
                     os.write(fd, line.encode("utf-8"))
                 finally:

@@ -231,9 +231,13 @@ def _sock_diag_owner(local: _Endpoint, peer: _Endpoint, *, our_uid: int | None =
     own end of the connection (then the /proc tables are the way)."""
     our_uid = os.geteuid() if our_uid is None else our_uid
     try:
+        peer_rows = _sock_diag_lookup(peer, local)
+        if any(row.inode != 0 for row in peer_rows):
+            return _owner_of_rows(peer_rows, our_uid)  # the usual case: one lookup
+        # No live client socket: an answer only if the table shows our own end of the connection.
         if not [row for row in _sock_diag_lookup(local, peer) if row.inode != 0]:
             return None
-        return _owner_of_rows(_sock_diag_lookup(peer, local), our_uid) or PeerOwner(
+        return _owner_of_rows(peer_rows, our_uid) or PeerOwner(
             PeerKind.NOT_FOUND, reason="the client's socket is not in the kernel's socket table")
     except OSError:
         return None
