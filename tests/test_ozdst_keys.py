@@ -443,6 +443,29 @@ def test_change_password_keeps_the_ozdst_layout(pfx_a: tuple[bytes, asn1_x509.Ce
     assert certificate_bags(rewritten, "Yangi-Parol-456") == certificate_bags(data, PASSWORD)
 
 
+def test_change_password_copies_certificate_bags_beside_the_key_as_they_are(
+        ca: OzdstCa, key_a: OzdstPrivateKey, pfx_a: tuple[bytes, asn1_x509.Certificate]) -> None:
+    """Regression: a certificate bag in the key's own SafeContents (other tools' layout) whose length ends in 0x80
+    was re-encoded by asn1crypto on rewriting, which parses the certificate and fails on the O'zDSt key."""
+    _, cert = pfx_a
+    # A friendlyName and localKeyId of the lengths that make the bag's length octets end in 0x80.
+    candidates = (build_attributes("k" * n, b"k" * m) for m in (1, 2) for n in range(1, 200))
+    attributes, cert_bag = next((a, bag) for a in candidates
+                                if (bag := bags.cert_bag(cert.dump(), a))[1] == 0x82 and bag[3] == 0x80)
+    scheme = PbeScheme("1.2.840.113549.1.5.13", 2048, 16, "1.2.840.113549.2.9", "2.16.840.1.101.3.4.1.42")
+    plain = bags.safe_contents([shrouded_key_bag(key_a.pkcs8_der(), PASSWORD, scheme, attributes), cert_bag,
+                                bags.cert_bag(ca.certificate.dump(), None)])
+    auth_safe = asn1_pkcs12.AuthenticatedSafe([data_content(plain)]).dump()
+    data = pfx_of(auth_safe, mac_data(auth_safe, PASSWORD, "sha256", 2048, 16))
+    assert open_pfx(data, PASSWORD).signer.private_key == key_a
+
+    rewritten = change_pfx_password(data, PASSWORD, "Yangi-Parol-456")
+    assert cert_bag in rewritten  # copied byte for byte (the container is not encrypted)
+    opened = open_pfx(rewritten, "Yangi-Parol-456")
+    assert opened.signer.private_key == key_a and opened.certificate.dump() == cert.dump()
+    assert kind_of(open_pfx, rewritten, PASSWORD) is KeyErrorKind.WRONG_PASSWORD
+
+
 def test_change_password_keeps_a_modern_ozdst_files_scheme_and_name(
         ca: OzdstCa, key_a: OzdstPrivateKey, pfx_a: tuple[bytes, asn1_x509.Certificate]) -> None:
     """Regression: O'zDSt files were rewritten as 3DES / SHA-1 / 2048 with the friendlyName lower-cased."""

@@ -33,3 +33,40 @@ def encoded(value: Asn1Value) -> bytes:
         der = value.dump()
         _ENCODED[value] = der
     return der
+
+
+def elements(encoded: bytes) -> list[bytes] | None:
+    """The encodings of a constructed value's elements (a SEQUENCE OF, a SET OF) exactly as they are, for code that
+    must copy what it does not change; None when the value or an element has an indefinite length or does not
+    parse (the caller then takes its ordinary path)."""
+    try:
+        start, end = _contents(encoded, 0, len(encoded))
+        if end != len(encoded):
+            return None
+        found = []
+        while start < end:
+            _, body_end = _contents(encoded, start, end)
+            found.append(bytes(encoded[start:body_end]))
+            start = body_end
+        return found
+    except (IndexError, ValueError):
+        return None
+
+
+def _contents(encoded: bytes, position: int, limit: int) -> tuple[int, int]:
+    """(start, end) of the contents of the element at `position`: definite lengths, tag numbers below 31 only."""
+    if encoded[position] & 0x1F == 0x1F:
+        raise ValueError("high tag number")
+    first = encoded[position + 1]
+    position += 2
+    if first < 0x80:
+        length = first
+    elif first == 0x80 or first > 0x84:
+        raise ValueError("indefinite or oversized length")
+    else:
+        size = first & 0x7F
+        length = int.from_bytes(encoded[position:position + size], "big")
+        position += size
+    if position + length > limit:
+        raise ValueError("truncated")
+    return position, position + length

@@ -30,9 +30,10 @@ from __future__ import annotations
 from asn1crypto import core
 from asn1crypto import pkcs12 as asn1_pkcs12
 
+from ...crypto import der
 from ..errors import KeyErrorKind, KeyStoreError
 from .asn1 import ASN1_ERRORS
-from .bags import data_content, encrypted_content, pfx_of, shrouded_key_bag
+from .bags import data_content, encrypted_content, pfx_of, safe_contents, shrouded_key_bag
 from .entries import UnlockedKey
 from .keybags import decrypt_key_bag
 from .listing import list_aliases
@@ -118,8 +119,16 @@ def _rewrite_contents(pfx: asn1_pkcs12.Pfx, plain: bytes, old: str, new: str, de
     """SafeContents DER with every key bag re-encrypted; `plain` itself when it holds no key bag."""
     if depth > MAX_NESTING:
         raise KeyStoreError(KeyErrorKind.DAMAGED_FILE, "PKCS#12 structure nested too deeply")
-    bags, changed = [], False
-    for bag in asn1_pkcs12.SafeContents.load(plain):
+    bags: list[asn1_pkcs12.SafeBag | bytes] = []
+    changed = False
+    parsed = asn1_pkcs12.SafeContents.load(plain)
+    # The bags this rewrite does not change are copied as the bytes they are: asn1crypto re-encodes a value whose
+    # length ends in 0x80 on dump(), which for a certificate bag means parsing the certificate, and that fails for
+    # key algorithms it does not know (O'zDSt) or changes a BER encoding.
+    originals = der.elements(plain)
+    if originals is None or len(originals) != len(parsed):
+        originals = [None] * len(parsed)
+    for bag, original in zip(parsed, originals, strict=True):
         kind = bag["bag_id"].native
         if kind == "pkcs8_shrouded_key_bag":
             scheme = successor(scheme_of(bag["bag_value"]["encryption_algorithm"]))
@@ -134,8 +143,12 @@ def _rewrite_contents(pfx: asn1_pkcs12.Pfx, plain: bytes, old: str, new: str, de
             if rewritten is not inner:
                 bag = _nested_bag(rewritten, _attributes(bag))
                 changed = True
+            else:
+                bag = original or bag
+        else:
+            bag = original or bag
         bags.append(bag)
-    return asn1_pkcs12.SafeContents(bags).dump() if changed else plain
+    return safe_contents(bags) if changed else plain
 
 
 def _attributes(bag: asn1_pkcs12.SafeBag) -> asn1_pkcs12.Attributes | None:
