@@ -35,6 +35,7 @@ from asn1crypto import core, x509
 
 from eimzo_agent.crypto import x509_info
 from eimzo_agent.crypto.cms import CmsError, parse_signed_data
+from eimzo_agent.crypto.der import encoded
 from eimzo_agent.crypto.x509_info import AlgorithmError, CertificateError
 
 __all__ = ["CmsError", "CmsVerification", "SignerVerification", "verify_cms"]
@@ -143,7 +144,7 @@ class _Context:
     ders: dict[int, bytes] = field(default_factory=dict)
 
     def der(self, cert: x509.Certificate) -> bytes:
-        return self.ders.get(id(cert)) or cert.dump()
+        return self.ders.get(id(cert)) or encoded(cert)
 
 
 def _oid_of_tlv(tlv: bytes) -> str | None:

@@ -22,6 +22,7 @@ from asn1crypto import core, x509
 from eimzo_agent.crypto import timestamp, x509_info
 from eimzo_agent.crypto.cms import CmsError, parse_signed_data
 from eimzo_agent.crypto.cms_verify import MAX_CHAIN_LENGTH, MAX_LINK_CHECKS, SignerVerification, verify_cms
+from eimzo_agent.crypto.der import encoded
 
 __all__ = ["CmsError", "pkcs7_info"]
 
@@ -91,7 +92,7 @@ def _signer(der: bytes, checked: SignerVerification, pool: list[x509.Certificate
         "certificateVerified": checked.chain_valid,
         "certificateValidAtSigningTime": cert is not None and _valid_at(cert, when),
         "trustedCertificate": (_certificate(checked.chain[-1], tz)
-                               if checked.chain and checked.chain[-1].dump() in set(anchors) else None),
+                               if checked.chain and encoded(checked.chain[-1]) in set(anchors) else None),
         "policyIdentifiers": _policies(cert) if cert is not None else [],
         "exception": checked.problems[0] if checked.problems else None,
     }
@@ -128,10 +129,10 @@ def _chain_by_name(cert: x509.Certificate, pool: list[x509.Certificate]) -> list
     chain = [cert]
     checks_left = MAX_LINK_CHECKS  # as in cms_verify: look-alike CAs must not cost unbounded signature checks
     while len(chain) < MAX_CHAIN_LENGTH and not x509_info.issued_by(chain[-1], chain[-1]):
-        on_chain = {link.dump() for link in chain}
+        on_chain = {encoded(link) for link in chain}
         issuer = None
         for candidate in pool:
-            if candidate.dump() in on_chain or not x509_info.issued_by(chain[-1], candidate):
+            if encoded(candidate) in on_chain or not x509_info.issued_by(chain[-1], candidate):
                 continue
             if checks_left <= 0:
                 return chain
