@@ -1,5 +1,6 @@
-"""DER's two primitives, for the structures written by hand where asn1crypto's object model costs too much per
-call (the CMS SignerInfo, PKCS#10 requests, PKCS#12 certificate bags) or re-encodes what must stay as it is."""
+"""DER by hand, where asn1crypto's object model costs too much per call (the CMS SignerInfo, PKCS#10 requests,
+PKCS#12 certificate bags) or re-encodes what must stay as it is: the TLV writer, a value's DER computed once
+(`encoded`), and a SEQUENCE OF's elements as they are (`elements`)."""
 
 from __future__ import annotations
 
