@@ -8,6 +8,7 @@ developer's own X server are never touched. `windowactivate` needs a window mana
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -87,17 +88,30 @@ class XScreen:
         return self.xdotool("getwindowname", str(window))
 
     def focused_window(self) -> int:
-        """The focus window's id; 0 when the focus is on no window (PointerRoot/None, e.g. before any client)."""
+        """The focus window's id; 0 when the focus is on no client window: PointerRoot/None (before any client)
+        or the root window itself (where X puts it back when a focused window closes)."""
         out = self.xdotool("getwindowfocus", check=False)
-        return int(out) if out.isdigit() else 0
+        if not out.isdigit():
+            return 0
+        focus = int(out)
+        return 0 if focus == self.root_window() else focus
+
+    def root_window(self) -> int:
+        match = re.search(r"Window id: (0x[0-9a-f]+)", self.run("xwininfo", "-root", check=False))
+        return int(match.group(1), 16) if match else -1
 
     def has_focus(self, window: int) -> bool:
-        """True when the keyboard focus is on `window` or a window inside it (Tk focuses an inner window)."""
+        """True when the keyboard focus is on `window` or a window inside it (Tk focuses an inner window).
+
+        Only the listed descendants count: xwininfo's header names the root and parent windows too, and the
+        focus sits on the root window after any focused window has closed."""
         focus = self.focused_window()
+        if focus == 0:
+            return False
         if focus == window:
             return True
-        tree = self.run("xwininfo", "-children", "-id", str(window), check=False)
-        return f"0x{focus:x} " in tree
+        tree = self.run("xwininfo", "-tree", "-id", str(window), check=False)
+        return focus in {int(found, 16) for found in re.findall(r"^\s*(0x[0-9a-f]+) ", tree, re.MULTILINE)}
 
     def wait_focus(self, window: int, timeout: float = 10.0) -> bool:
         """True once `window` has the focus; a dialog gets a moment after it is mapped to take it (generous: a
