@@ -100,3 +100,17 @@ def tk_screen() -> Iterator[object]:
     require_gui_tools("xwininfo")
     with xvfb() as screen:
         yield screen
+
+
+@pytest.fixture
+def tk_here(monkeypatch: pytest.MonkeyPatch, tk_screen: object) -> Iterator[object]:
+    """Tk in this (the main) thread, on the session's screen; its objects are collected here afterwards.
+
+    Tk objects must die in the thread that made them (see ui/tk_dialog.run_dialog). Left to the next collection,
+    a test's Tk variables were collected by a later dialog thread's gc and called into this thread's interpreter
+    ("main thread is not in main loop")."""
+    import gc
+
+    monkeypatch.setenv("DISPLAY", tk_screen.display)  # type: ignore[attr-defined]
+    yield tk_screen
+    gc.collect()

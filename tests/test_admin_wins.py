@@ -232,12 +232,11 @@ def _remember_offer(request: PromptRequest) -> tuple[bool, list[str]]:
         root.destroy()
 
 
-def test_dialog_offers_only_what_the_admin_allows(monkeypatch: pytest.MonkeyPatch, tk_screen: XScreen) -> None:
+def test_dialog_offers_only_what_the_admin_allows(tk_here: XScreen) -> None:
     t = lambda key, **kw: i18n.text("en", "prompt", key, **kw)  # noqa: E731
     base = dict(kind="password", site=PORTAL, key_label="ALIYEV VALI", operation="sign", language="en",
                 can_remember=True)
-    # in-process Tk: the session's one screen (conftest.tk_screen)
-    monkeypatch.setenv("DISPLAY", tk_screen.display)
+    # in-process Tk: conftest.tk_here
     assert _remember_offer(PromptRequest(**base)) == (True, [t("remember_15m"), t("remember_1h"),
                                                              t("remember_6h")])
     assert _remember_offer(PromptRequest(**base, remember_max_seconds=30 * 60)) == (

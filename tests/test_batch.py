@@ -261,13 +261,11 @@ def _widgets(widget: tk.Misc) -> list[tk.Misc]:
     return found
 
 
-def test_dialog_shows_the_whole_list(monkeypatch: pytest.MonkeyPatch, tk_screen: XScreen) -> None:
+def test_dialog_shows_the_whole_list(tk_here: XScreen) -> None:
     batch = tuple(BatchDocument(f"akt-{n}.pdf", 2048, ("SHA-256", "ab" * 32)) for n in range(120))
     request = PromptRequest(kind="password", site="https://soliq.example.uz", key_label="ALIYEV VALI",
                             operation="sign_batch", language="en", batch=batch)
-    # in-process Tk: the session's one screen (conftest.tk_screen)
-    monkeypatch.setenv("DISPLAY", tk_screen.display)
-    root = tk.Tk()
+    root = tk.Tk()  # in-process Tk: conftest.tk_here
     try:
         build_batch_dialog(root, lambda _a: None, request, BatchProgress(120), lambda _a: None)
         root.update()

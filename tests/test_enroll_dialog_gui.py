@@ -28,10 +28,9 @@ def enroll_request(choices: tuple[str, ...] = DISKS, kind: str = "enroll") -> Pr
 
 
 @pytest.fixture
-def screen(monkeypatch: pytest.MonkeyPatch, tk_screen: XScreen) -> XScreen:
-    """The dialogs run inside this process: on the session's one screen (conftest.tk_screen)."""
-    monkeypatch.setenv("DISPLAY", tk_screen.display)
-    return tk_screen
+def screen(tk_here: XScreen) -> XScreen:
+    """The dialogs run inside this process: on the session's one screen (conftest.tk_here)."""
+    return tk_here
 
 
 def test_choose_disk_type_passwords_ok(screen) -> None:
