@@ -149,13 +149,24 @@ class AgentServer:
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
             self.connections -= 1
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(CLOSE_TIMEOUT):
-                    await writer.drain()
-            writer.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(CLOSE_TIMEOUT):
-                    await writer.wait_closed()
+            await _close(writer)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close the connection; wait for it only while something is still being sent.
+
+    With nothing buffered the transport closes the socket on the loop's next turn by itself; waiting for that
+    (drain, wait_closed, their timers) cost every E-IMZO call two more turns of the event loop."""
+    if writer.transport.get_write_buffer_size():
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await writer.drain()
+        writer.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await writer.wait_closed()
+    else:
+        writer.close()
 
 
 class BufferBudget:
@@ -448,6 +459,8 @@ class WebSocketSession:
                     if self.writer.can_write_eof():
                         await self.writer.drain()
                         self.writer.write_eof()
+        if not self.writer.transport.get_write_buffer_size():
+            return  # all sent: no drain (and no timer) needed, the common case for small replies
         try:
             async with asyncio.timeout(SLOW_CLIENT_TIMEOUT):
                 await self.writer.drain()
