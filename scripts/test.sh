@@ -41,7 +41,7 @@ if (( $# == 0 )); then
   env HOME="$sentinel" XDG_CONFIG_HOME="$sentinel/.config" XDG_DATA_HOME="$sentinel/.local/share" \
     XDG_STATE_HOME="$sentinel/.local/state" XDG_CACHE_HOME="$sentinel/.cache" PYTHONPYCACHEPREFIX="$scratch/pycache" \
     PYTHONPATH="$scratch/websockets" .venv/bin/python -m pytest -p no:cacheprovider -q \
-    tests/test_listener.py tests/test_agent_e2e.py || status=$?
+    tests/test_listener.py tests/test_agent_e2e.py tests/test_large_frame.py || status=$?
 fi
 
 if ! diff -u "$scratch/checkout-before" <(checkout_state) >"$scratch/checkout-diff"; then

@@ -201,6 +201,35 @@ def test_binary_frames_are_ignored_and_pings_answered(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+def test_large_frames_taken_as_they_arrive_keep_the_connection_in_step(tmp_path: Path) -> None:
+    """Frames over 1 MiB are taken in by the session itself (server/large_frame.py): split anywhere, followed in
+    the same chunk by another frame, back to back, or with a ping after them, every request gets its own reply,
+    in order, and everything held is given back."""
+    async def scenario() -> None:
+        async with running(tmp_path, HeldPrompter(), max_frame_bytes=4 * MIB) as (_, server):
+            reader, writer = await raw_websocket(server, keep=True)
+            large = client_frame(call("version", pad=2 * MIB))
+            small = client_frame(call("version"))
+            unknown = client_frame(call("no_such_function", pad=MIB + 7))  # status 0: the payload was read right
+            wire = large + small + unknown + large
+            for start, end in zip([0, 1, 9, 13, 14, 1000, MIB + 3, len(large) + 2],
+                                  [1, 9, 13, 14, 1000, MIB + 3, len(large) + 2, len(wire)], strict=True):
+                writer.write(wire[start:end])  # cut inside the header, the mask and the payload
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            writer.write(Frame(Opcode.PING, b"still here").serialize(mask=True, extensions=[]))
+            replies = [await read_server_frame(reader) for _ in range(5)]
+            assert [opcode for opcode, _ in replies] == [0x1, 0x1, 0x1, 0x1, 0xA]
+            texts = [json.loads(data) for _, data in replies[:4]]
+            assert [t["success"] for t in texts] == [True, True, False, True]
+            assert texts[2]["status"] == 0 and "no_such_function" in texts[2]["reason"]
+            assert replies[4][1] == b"still here"
+            writer.close()
+            await settle(lambda: server.budget.used == 0, 10)
+
+    asyncio.run(scenario())
+
+
 # --- a raw WebSocket client, for tests that must write more than a well-behaved client would -------------------
 
 
@@ -227,6 +256,17 @@ def client_frame(text: str) -> bytes:
 def client_frame_header(length: int) -> bytes:
     """The header of a masked text frame of `length` bytes, for a test that sends the payload itself (mask 0)."""
     return bytes([0x81, 0xFF]) + length.to_bytes(8, "big") + b"\x00\x00\x00\x00"
+
+
+async def read_server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """(opcode, payload) of the server's next frame (server frames are not masked)."""
+    first, second = await asyncio.wait_for(reader.readexactly(2), 10)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    return first & 0x0F, await reader.readexactly(length)
 
 
 async def read_reply_and_close(reader: asyncio.StreamReader) -> tuple[dict[str, Any], int]:

@@ -62,7 +62,7 @@ class Dispatcher:
         """Answer one request frame. Never raises (except cancellation): every failure becomes a reply."""
         return "".join(await self.answer(frame, context))
 
-    async def answer(self, frame: str | bytes, context: CallContext) -> list[str]:
+    async def answer(self, frame: str | bytes | bytearray, context: CallContext) -> list[str]:
         """`handle`, with the reply as pieces to send in turn (a large signature stays apart from the JSON around
         it). `frame` is the text, or its UTF-8 bytes (a large frame is then parsed without decoding it whole)."""
         lang = self.language(context.caller)
@@ -122,10 +122,10 @@ class Dispatcher:
 LARGE_FRAME = 1024 * 1024
 
 
-async def _loaded(frame: str | bytes) -> object:
+async def _loaded(frame: str | bytes | bytearray) -> object:
     """The frame's JSON value; E-IMZO's "function not found" (status 0) when it is not JSON in UTF-8."""
     try:
-        if isinstance(frame, bytes):
+        if isinstance(frame, bytes | bytearray):
             return await asyncio.to_thread(load_request, frame) if len(frame) > LARGE_FRAME else load_request(frame)
         if len(frame) > LARGE_FRAME:
             return await asyncio.to_thread(json.loads, frame)

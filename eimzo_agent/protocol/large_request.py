@@ -21,7 +21,7 @@ LONG_STRING = 64 * 1024
 _MOST_STRINGS = 256
 
 
-def load_request(frame: bytes) -> Any:
+def load_request(frame: bytes | bytearray) -> Any:
     """The frame's JSON value. Raises ValueError (including UnicodeDecodeError) when it is not JSON in UTF-8."""
     spans = _long_strings(frame)
     if not spans:
@@ -32,7 +32,7 @@ def load_request(frame: bytes) -> Any:
     except UnicodeDecodeError:
         return json.loads(frame.decode("utf-8"))
     marker = f"\0{secrets.token_hex(16)}:"
-    pieces: list[bytes] = []
+    pieces: list[bytes | bytearray] = []
     position = 0
     for index, (start, end) in enumerate(spans):
         pieces.append(frame[position:start])
@@ -43,7 +43,7 @@ def load_request(frame: bytes) -> Any:
     return _put_back(skeleton, marker, values)
 
 
-def _long_strings(frame: bytes) -> list[tuple[int, int]]:
+def _long_strings(frame: bytes | bytearray) -> list[tuple[int, int]]:
     """(start, end) of the contents of each string longer than LONG_STRING; [] when there is none, or when the frame
     needs the ordinary parser (escapes, an unterminated string, too many strings)."""
     spans = []

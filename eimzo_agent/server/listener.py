@@ -26,6 +26,7 @@ from eimzo_agent.protocol.calls import CallContext
 from eimzo_agent.protocol.errors import Status
 from eimzo_agent.protocol.replies import encode_reply, encode_reply_parts, failure
 from eimzo_agent.server import http, peer
+from eimzo_agent.server.large_frame import HEADER_SIZE, LargeFrame
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +234,11 @@ class WebSocketSession:
         self.protocol = ServerProtocol(max_size=agent.config.max_frame_bytes, extensions=None)
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
-        self._pending: deque[bytes] = deque()
+        self._pending: deque[bytes | bytearray] = deque()
         #: Bytes handed to the protocol that it has not yet returned as frames (a frame still arriving).
         self._in_protocol = 0
+        #: A large text frame being taken in by ourselves (server/large_frame.py), not by the protocol.
+        self._large: LargeFrame | None = None
         #: Bytes of our own: fragments, queued requests and the request being answered.
         self._held = 0
         self._early_reply: bytes | None = None
@@ -250,10 +253,14 @@ class WebSocketSession:
     def _reading_paused(self, answering: bool) -> bool:
         if not answering:
             return False
-        return len(self._pending) >= self.MAX_QUEUED or self._in_protocol + self._fragment_bytes() > self.PAUSE_BYTES
+        arriving = self._in_protocol + self._fragment_bytes() + self._large_bytes()
+        return len(self._pending) >= self.MAX_QUEUED or arriving > self.PAUSE_BYTES
 
     def _fragment_bytes(self) -> int:
         return sum(len(f) for f in self._fragments)
+
+    def _large_bytes(self) -> int:
+        return self._large.received if self._large is not None else 0
 
     async def run(self) -> None:
         try:
@@ -265,8 +272,9 @@ class WebSocketSession:
                     await asyncio.wait_for(self._flush(), 1.0)
             raise
         finally:
-            self.budget.give(self._in_protocol + self._held)
+            self.budget.give(self._in_protocol + self._held + self._large_bytes())
             self._in_protocol = self._held = 0
+            self._large = None
             self.agent.dispatcher.connection_closed(self.context)
 
     async def _run(self) -> None:
@@ -339,6 +347,10 @@ class WebSocketSession:
         if not self.budget.take(len(data)):
             self._refuse_busy()
             return
+        rest = self._take_large(data)
+        if not rest:
+            return
+        data = bytes(rest) if len(rest) != len(data) else data
         self._in_protocol += len(data)
         protocol.receive_data(data)
         self._take_events()
@@ -350,11 +362,46 @@ class WebSocketSession:
         if close is not None and close.code == CloseCode.MESSAGE_TOO_BIG and self._early_reply is None:
             self._reply_too_big()
 
+    def _take_large(self, data: bytes) -> bytes | memoryview:
+        """Feed a large text frame's bytes to its LargeFrame; returns the bytes that are websockets' to parse.
+
+        A large frame is taken only where one must start: the protocol is open and holds no part of a frame, and no
+        fragmented message is under way. Its bytes count against the budget like the protocol's (taken in
+        `_receive`); the header's are given back at once, the payload's are held as a request's once complete."""
+        rest: bytes | memoryview = data
+        while rest:
+            if self._large is None:
+                if self.protocol.state is not State.OPEN or self._in_protocol or self._fragment_opcode is not None:
+                    return rest
+                self._large = LargeFrame.start(rest, self.agent.config.max_frame_bytes)
+                if self._large is None:
+                    return rest
+                self.budget.give(HEADER_SIZE)
+                rest = memoryview(rest)[HEADER_SIZE:]
+            rest = self._large.feed(rest)
+            if not self._large.complete:
+                return b""
+            payload, self._large = self._large.payload, None
+            self._held += len(payload)
+            if self.protocol.state is State.OPEN:
+                self._queue_message(payload)
+            else:  # we closed meanwhile (idle): nothing more is answered
+                self._release(len(payload))
+        return rest
+
+    def _queue_message(self, data: bytes | bytearray) -> None:
+        """A complete text message: the request to answer, or dropped (one request per socket unless
+        keepConnection). Its bytes are already counted in `_held`."""
+        if self.keep or (not self._answered and not self._pending):
+            self._pending.append(data)
+        else:
+            self._release(len(data))
+
     def _release(self, count: int) -> None:
         self._held -= count
         self.budget.give(count)
 
-    async def _answer(self, frame: bytes) -> list[str]:
+    async def _answer(self, frame: bytes | bytearray) -> list[str]:
         site = self.context.caller.limit_key
         if self.limiter is not None and not self.limiter.try_start(site):
             log.warning("rate limit: refused a request from %s", self.context.caller.label)
@@ -413,8 +460,8 @@ class WebSocketSession:
                 opcode, data = self._fragment_opcode, b"".join(self._fragments)
                 self._fragments, self._fragment_opcode = [], None
                 # Binary frames are ignored, as E-IMZO does; one request per socket unless keepConnection.
-                if opcode is Opcode.TEXT and (self.keep or (not self._answered and not self._pending)):
-                    self._pending.append(data)
+                if opcode is Opcode.TEXT:
+                    self._queue_message(data)
                 else:
                     self._release(len(data))
 
