@@ -271,16 +271,7 @@ async def read_server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 async def read_reply_and_close(reader: asyncio.StreamReader) -> tuple[dict[str, Any], int]:
     """The server's text frame and the code of its close frame (server frames are not masked)."""
-    frames = []
-    while len(frames) < 2:
-        first, second = await asyncio.wait_for(reader.readexactly(2), 10)
-        length = second & 0x7F
-        if length == 126:
-            length = int.from_bytes(await reader.readexactly(2), "big")
-        elif length == 127:
-            length = int.from_bytes(await reader.readexactly(8), "big")
-        frames.append((first & 0x0F, await reader.readexactly(length)))
-    (text_op, text), (close_op, close) = frames
+    (text_op, text), (close_op, close) = [await read_server_frame(reader) for _ in range(2)]
     assert (text_op, close_op) == (0x1, 0x8)
     return json.loads(text), int.from_bytes(close[:2], "big")
 
