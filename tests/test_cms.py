@@ -240,13 +240,16 @@ def test_attached_verifies_and_content_is_recovered(pki: Pki, tmp_path: Path, ki
     assert len(info.signers) == 1
     assert info.signers[0].signature == result.signature
     assert info.signers[0].message_digest == hashlib.sha256(DOC).digest()
+    # The document is one of the CMS's pieces as it was given, not a copy (a 10 MB one is never copied into it).
+    before, content, after = result.cms_parts
+    assert content is DOC and result.cms_der == before + DOC + after
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 def test_detached_verifies_with_external_content(pki: Pki, tmp_path: Path, kind: str) -> None:
     result = create_pkcs7(DOC, pki.signers[kind], detached=True)
 
-    assert DOC not in result.cms_der
+    assert DOC not in result.cms_der and result.cms_parts == (result.cms_der,)
     assert_verifies(tmp_path, pki, result.cms_der, DOC, detached=True)
     assert read_signed_data(result.cms_der).content is None
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
 from eimzo_agent.policy.domains import DomainGate, parse_key_pairs
+from eimzo_agent.protocol import base64data, replies
 from eimzo_agent.protocol.calls import MAIN, Argument, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.dispatcher import Dispatcher, build_apidoc
 from eimzo_agent.protocol.errors import EimzoError
@@ -307,3 +310,33 @@ def test_a_large_frame_reaches_the_function_and_a_bad_one_gets_status_0() -> Non
     assert reply["echo"] == [big, "b"]
     bad = json.loads(asyncio.run(d.handle(frame[:-1], context)))
     assert bad == {"success": False, "status": 0, "reason": REQUEST_INVALID}
+
+
+# --- large Base64 values in replies: pieces, never one string ----------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.binary(max_size=40), max_size=8), piece=st.sampled_from([3, 6, 12, 3 * 256 * 1024]))
+def test_base64_pieces_are_the_base64_of_the_joined_parts(parts: list[bytes], piece: int) -> None:
+    value = base64data.encode_pieces(parts, piece)
+    expected = base64.b64encode(b"".join(parts)).decode()
+    if isinstance(value, base64data.Base64Pieces):
+        assert value.text() == expected and len(value) == len(expected)
+        assert all(0 < len(p) <= piece * 4 // 3 for p in value.pieces)
+        assert sum(len(part) for part in parts) > piece
+    else:
+        assert value == expected and isinstance(value, base64data.Base64Text)
+
+
+def test_a_reply_with_base64_pieces_is_the_json_of_the_whole_value() -> None:
+    document = os.urandom(3 * base64data.PIECE_BYTES + 5)
+    value = base64data.encode_pieces([b"head", document, b"tail"])
+    assert isinstance(value, base64data.Base64Pieces) and len(value.pieces) > 3
+    payload = {"pkcs7_64": value, "signer_serial_number": 'a"b', "signature_hex": "00"}
+    parts = replies.encode_reply_parts(replies.success(payload))
+    assert len(parts) > len(value.pieces)  # the pieces went out as they are
+    whole = json.loads("".join(parts))
+    assert base64.b64decode(whole["pkcs7_64"]) == b"head" + document + b"tail"
+    assert whole["signer_serial_number"] == 'a"b' and list(whole)[:2] == ["success", "status"]
+    with pytest.raises(TypeError):  # anywhere but a reply's own field it is refused, never written as an array
+        json.dumps({"nested": [value]})

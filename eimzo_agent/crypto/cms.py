@@ -78,9 +78,15 @@ class CmsError(ValueError):
 
 @dataclass(frozen=True)
 class SignatureResult:
-    cms_der: bytes  # the whole ContentInfo(SignedData), DER
+    #: The whole ContentInfo(SignedData), DER, in pieces: an attached document's content is one of them as it was
+    #: given (a 10 MB document is not copied into the CMS unless someone asks for `cms_der`).
+    cms_parts: tuple[bytes, ...]
     signer_serial_hex: str  # signer certificate serial as Java's BigInteger.toString(16), e.g. "7283d8ca"
     signature: bytes  # SignerInfo.signature octets of the signer just added
+
+    @functools.cached_property
+    def cms_der(self) -> bytes:
+        return self.cms_parts[0] if len(self.cms_parts) == 1 else b"".join(self.cms_parts)
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ def create_pkcs7(
     """Sign `content` into a new SignedData; `signed_attributes="eimzo"` gives exactly E-IMZO's three attributes."""
     signer_info, signature = _signer_info(content, _OID_DATA, signer, signing_time, signed_attributes)
     certificates = _unique([_encoded(signer.certificate), *(_encoded(cert) for cert in signer.chain)])
-    cms_der = _encode_content_info(
+    cms_parts = _content_info_parts(
         version=asn1_cms.CMSVersion("v1").dump(),
         digest_algorithms=[signer.digest_algorithm.dump()],
         content_type=_OID_DATA,
@@ -127,7 +133,7 @@ def create_pkcs7(
         crls=[],
         signer_infos=[signer_info],
     )
-    return SignatureResult(cms_der, _serial_hex(signer.certificate.serial_number), signature)
+    return SignatureResult(cms_parts, _serial_hex(signer.certificate.serial_number), signature)
 
 
 def create_detached_pkcs7_from_digest(
@@ -212,7 +218,7 @@ def append_signer(
         crls=parsed.crls,
         signer_infos=[*parsed.signer_infos, signer_info],
     )
-    return SignatureResult(out, _serial_hex(signer.certificate.serial_number), signature)
+    return SignatureResult((out,), _serial_hex(signer.certificate.serial_number), signature)
 
 
 def add_unsigned_attribute(cms_der: bytes, signer_index: int, attribute_der: bytes) -> bytes:
@@ -409,7 +415,12 @@ def _signing_certificate_v2(cert_der: bytes) -> bytes:
 # Writing the outer DER framing
 
 
-def _encode_content_info(
+def _encode_content_info(**fields: Any) -> bytes:
+    """ContentInfo(SignedData) DER, with `content` copied exactly once (into the join)."""
+    return b"".join(_content_info_parts(**fields))
+
+
+def _content_info_parts(
     *,
     version: bytes,
     digest_algorithms: list[bytes],
@@ -418,8 +429,9 @@ def _encode_content_info(
     certificates: list[bytes],
     crls: list[bytes],
     signer_infos: list[bytes],
-) -> bytes:
-    """ContentInfo(SignedData) DER, with `content` copied exactly once (into the final join)."""
+) -> tuple[bytes, ...]:
+    """ContentInfo(SignedData) DER as (what comes before the content, the content itself, what follows it); without
+    content, one piece."""
     if content is None:
         encap_head = [_header(_SEQUENCE, len(content_type)), content_type]
         content_len = 0
@@ -436,9 +448,10 @@ def _encode_content_info(
     signed_data = _header(_SEQUENCE, signed_data_len)
     explicit_sd = _header(_CTX0, len(signed_data) + signed_data_len)
     outer_len = len(_OID_SIGNED_DATA) + len(explicit_sd) + len(signed_data) + signed_data_len
-    prefix = [_header(_SEQUENCE, outer_len), _OID_SIGNED_DATA, explicit_sd, signed_data, *head]
-    middle = [content] if content else []
-    return b"".join([*prefix, *middle, *tail])
+    prefix = b"".join([_header(_SEQUENCE, outer_len), _OID_SIGNED_DATA, explicit_sd, signed_data, *head])
+    if not content:
+        return (prefix + b"".join(tail),)
+    return prefix, content, b"".join(tail)
 
 
 def _set_of(tag: int, elements: Iterable[bytes]) -> bytes:

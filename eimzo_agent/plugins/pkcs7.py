@@ -39,7 +39,7 @@ async def decode_document(value: str, argument: str) -> bytes:
 
 def _reply(result: cms.SignatureResult) -> dict[str, Any]:
     return {
-        "pkcs7_64": base64data.encode(result.cms_der),
+        "pkcs7_64": base64data.encode_pieces(result.cms_parts),
         "signer_serial_number": result.signer_serial_hex,
         "signature_hex": result.signature.hex(),
     }

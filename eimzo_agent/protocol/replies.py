@@ -7,7 +7,7 @@ import json
 import secrets
 from typing import Any
 
-from eimzo_agent.protocol.base64data import Base64Text
+from eimzo_agent.protocol.base64data import Base64Pieces, Base64Text
 from eimzo_agent.protocol.errors import Status
 
 #: Base64 values longer than this are spliced into the JSON text instead of going through json.dumps.
@@ -22,7 +22,8 @@ def encode_reply_parts(payload: dict[str, Any] | list[Any]) -> list[str]:
     """The reply's JSON text as pieces to be sent one after another (their concatenation is `encode_reply`):
     a large Base64 value stays its own piece, so a 13 MB signature is never copied into one more string."""
     if isinstance(payload, dict):
-        big = [key for key, value in payload.items() if isinstance(value, Base64Text) and len(value) > _SPLICE_AT]
+        big = [key for key, value in payload.items()
+               if isinstance(value, Base64Pieces) or (isinstance(value, Base64Text) and len(value) > _SPLICE_AT)]
         if big:
             return _spliced(payload, big)
     return [json.dumps(payload, ensure_ascii=False, separators=(",", ":"))]
@@ -39,7 +40,8 @@ def _spliced(payload: dict[str, Any], big: list[str]) -> list[str]:
         quoted = json.dumps(markers[key])  # '"\\u0000…"' as it appears in the text
         before, _, text = text.partition(quoted)
         parts.append(before + '"')
-        parts.append(payload[key])
+        value = payload[key]
+        parts.extend(value.pieces if isinstance(value, Base64Pieces) else [value])
         text = '"' + text
     parts.append(text)
     return parts
