@@ -19,7 +19,7 @@ from eimzo_agent.protocol import base64data, replies
 from eimzo_agent.protocol.calls import MAIN, Argument, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.dispatcher import Dispatcher, build_apidoc
 from eimzo_agent.protocol.errors import EimzoError
-from eimzo_agent.protocol.large_request import load_request
+from eimzo_agent.protocol.large_request import LongText, load_request, plain
 from eimzo_agent.protocol.registry import Registry
 
 REQUEST_INVALID = i18n.text("ru", "reasons", "request_invalid")
@@ -285,7 +285,26 @@ json_values = st.recursive(
 @given(value=json_values, ascii_only=st.booleans())
 def test_a_large_frame_parses_exactly_as_json_loads(value: Any, ascii_only: bool) -> None:
     frame = json.dumps(value, ensure_ascii=ascii_only).encode()
-    assert load_request(frame) == json.loads(frame.decode())
+    assert plain(load_request(frame)) == json.loads(frame.decode())
+
+
+def test_long_strings_of_an_ascii_frame_stay_in_the_frame_until_asked_for() -> None:
+    frame = bytearray(json.dumps({"name": "create_pkcs7", "arguments": [LONG, "key", "no"]}).encode())
+    request = load_request(frame)
+    document = request["arguments"][0]
+    assert isinstance(document, LongText) and len(document) == len(LONG)
+    assert document.view().obj is frame  # a view of the frame, no copy
+    assert document.text() == LONG and document.text() is document.text()  # made once
+    function = PluginFunction("pkcs7", "create_pkcs7", _echo, (Argument("data_64"), Argument("id")))
+    call = Call(function, [LongText(frame, 0, 10), "key"], CallContext.from_origin(None), "en")
+    assert call.arg("data_64") == frame[:10].decode() and isinstance(call.long_arg("data_64"), LongText)
+    # Not all ASCII: the long strings are made as before (the ordinary checks apply to them).
+    frame_uz = json.dumps({"name": "o'zbek tili: ў", "arguments": [LONG]}, ensure_ascii=False).encode()
+    assert load_request(frame_uz)["arguments"][0] == LONG
+
+
+async def _echo(call: Call) -> dict[str, Any]:
+    return {}
 
 
 @pytest.mark.parametrize("frame", [

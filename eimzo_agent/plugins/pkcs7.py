@@ -17,11 +17,12 @@ from eimzo_agent.policy.login_origin import LoginOriginGuard
 from eimzo_agent.protocol import base64data
 from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
+from eimzo_agent.protocol.large_request import LongText
 
 
-def decode_base64(value: str, argument: str) -> bytes:
+def decode_base64(value: str | LongText, argument: str) -> bytes:
     try:
-        return base64data.decode(value)
+        return base64data.decode(value if isinstance(value, str) else value.view())
     except ValueError:
         raise EimzoError(Status.OTHER, "base64_invalid", argument=argument) from None
 
@@ -31,7 +32,7 @@ def decode_base64(value: str, argument: str) -> bytes:
 LARGE_DOCUMENT = 256 * 1024
 
 
-async def decode_document(value: str, argument: str) -> bytes:
+async def decode_document(value: str | LongText, argument: str) -> bytes:
     if len(value) <= LARGE_DOCUMENT:
         return decode_base64(value, argument)
     return await asyncio.to_thread(decode_base64, value, argument)
@@ -104,7 +105,7 @@ class Pkcs7Plugin:
         return key
 
     async def create_pkcs7(self, call: Call) -> dict[str, Any]:
-        content = await decode_document(call.arg("data_64"), "data_64")
+        content = await decode_document(call.long_arg("data_64"), "data_64")  # no 13 MB str for 10 MB
         detached = call.arg("detached").strip().lower() == "yes"
         await self.login_origins.check(call, content)  # before any key is picked or password asked
         key = await self._loaded(call)

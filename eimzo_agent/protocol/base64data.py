@@ -47,15 +47,15 @@ class Base64Pieces:
         return "".join(self.pieces)
 
 
-def decode(text: str) -> bytes:
+def decode(text: str | memoryview) -> bytes:
     """Strict Base64 (RFC 4648 alphabet, padding required); MIME line breaks and spaces are allowed.
-    Raises ValueError for anything else."""
+    Raises ValueError for anything else. `text` may be the ASCII bytes of the text, left where they are."""
     try:
         return _fast.b64decode(text, validate=True) if _fast is not None else base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError, TypeError):
         pass
     # Line breaks (PEM-like, MIME): rare, so only now is the whole string split and joined again.
-    joined = "".join(text.split())
+    joined: str | bytes = "".join(text.split()) if isinstance(text, str) else b"".join(bytes(text).split())
     try:
         return _fast.b64decode(joined, validate=True) if _fast is not None else base64.b64decode(joined, validate=True)
     except (binascii.Error, TypeError) as exc:

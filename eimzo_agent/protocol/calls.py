@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eimzo_agent.caller import UNIDENTIFIED, Caller
+from eimzo_agent.protocol.large_request import LongText
 
 #: The main plugin (version, apikey, apidoc) has no name on the wire: `plugin` absent or "".
 MAIN = ""
@@ -68,7 +69,8 @@ class Call:
     """One parsed request, handed to a plugin handler."""
 
     function: PluginFunction
-    values: list[str]
+    #: The arguments as given: text, or for a long one of a large request a `LongText` still in the frame.
+    given: list[str | LongText]
     context: CallContext
     language: str
 
@@ -76,8 +78,19 @@ class Call:
     def caller(self) -> Caller:
         return self.context.caller
 
+    @property
+    def values(self) -> list[str]:
+        """The arguments as text (a `LongText` made a `str`)."""
+        return [value if isinstance(value, str) else value.text() for value in self.given]
+
     def arg(self, name: str) -> str:
-        for argument, value in zip(self.function.arguments, self.values, strict=False):
+        value = self.long_arg(name)
+        return value if isinstance(value, str) else value.text()
+
+    def long_arg(self, name: str) -> str | LongText:
+        """`arg`, but a long string of a large request may stay in the request's frame: for an argument the plugin
+        only decodes (a document's Base64), a 13 MB string is then never made (protocol/large_request.py)."""
+        for argument, value in zip(self.function.arguments, self.given, strict=False):
             if argument.name == name:
                 return value
         raise KeyError(name)

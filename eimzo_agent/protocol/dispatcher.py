@@ -17,7 +17,7 @@ from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
 from eimzo_agent.protocol.calls import MAIN, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status, function_not_found
-from eimzo_agent.protocol.large_request import load_request
+from eimzo_agent.protocol.large_request import LongText, load_request, plain
 from eimzo_agent.protocol.registry import Registry
 from eimzo_agent.protocol.replies import encode_reply_parts, failure, success
 
@@ -83,11 +83,11 @@ class Dispatcher:
     def error_reply(self, exc: EimzoError, lang: str) -> dict[str, Any]:
         return failure(exc.status, i18n.text(lang, "reasons", exc.reason_key, **exc.params))
 
-    def _parse(self, request: object) -> tuple[PluginFunction, list[str]]:
+    def _parse(self, request: object) -> tuple[PluginFunction, list[str | LongText]]:
         if not isinstance(request, dict):
             raise function_not_found()
-        plugin = request.get("plugin") or MAIN
-        name = request.get("name")
+        plugin = plain(request.get("plugin")) or MAIN
+        name = plain(request.get("name"))
         arguments = request.get("arguments", [])
         if arguments is None:
             arguments = []
@@ -99,9 +99,7 @@ class Dispatcher:
         if function is None:
             raise function_not_found(_shown_name(plugin, name))
         values = [_as_text(value) for value in arguments]
-        if not function.variadic:
-            values = _complete(function, values)
-        return function, values
+        return function, values if function.variadic else _complete(function, values)
 
     async def _check_domain(self, function: PluginFunction, context: CallContext, lang: str) -> None:
         if not function.needs_approved_domain:
@@ -134,7 +132,7 @@ async def _loaded(frame: str | bytes | bytearray) -> object:
         raise function_not_found() from None
 
 
-def _complete(function: PluginFunction, values: list[str]) -> list[str]:
+def _complete(function: PluginFunction, values: list[str | LongText]) -> list[str | LongText]:
     """The full argument list: left-out trailing optional arguments take their defaults. Any other count is
     E-IMZO's status 0 (it answers a wrong count as an unknown function); ours names the function and the counts."""
     arguments = function.arguments
@@ -154,9 +152,9 @@ def _shown_name(plugin: str, name: str) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
-def _as_text(value: Any) -> str:
+def _as_text(value: Any) -> str | LongText:
     """E-IMZO clients send strings; tolerate numbers/booleans/null the way Java's JSON getString() would."""
-    if isinstance(value, str):
+    if isinstance(value, str | LongText):
         return value
     if value is None:
         return ""

@@ -4,7 +4,10 @@ A 10 MB document arrives as one 13 MB frame whose JSON is almost all one Base64 
 decoded frame would copy those 13 MB twice (bytes to str, then the string value) and scan them character by
 character, holding the GIL for ≈ 12 ms in one C call: every other page's call waits that out. Here the long
 strings are found with `bytes.find` (memchr speed), checked to be plain ASCII without escapes, cut out of the frame
-once, and only the small rest goes through `json.loads`. Anything unusual (escapes in a string, non-ASCII in a long
+once, and only the small rest goes through `json.loads`. When the whole frame is ASCII (E-IMZO's requests are),
+the long strings are not even copied out: each stays in the frame as a `LongText`, whose `str` is made only if a
+plugin asks for one (`Call.arg`); a document's Base64 is decoded straight from the frame (`Call.long_arg`), so a
+10 MB document's 13.6 MB string is never built. Anything unusual (escapes in a string, non-ASCII in a long
 one, very many strings) takes the ordinary path, so the result is always what `json.loads` gives, except that a
 long string holding raw control characters is not refused here (Base64 decoding refuses it next).
 """
@@ -21,16 +24,48 @@ LONG_STRING = 64 * 1024
 _MOST_STRINGS = 256
 
 
+class LongText:
+    """A long JSON string of a large request, left where it is in the frame (plain ASCII, no escapes)."""
+
+    __slots__ = ("_end", "_frame", "_start", "_text")
+
+    def __init__(self, frame: bytes | bytearray, start: int, end: int) -> None:
+        self._frame, self._start, self._end = frame, start, end
+        self._text: str | None = None
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def __repr__(self) -> str:
+        return f"LongText({len(self)} characters)"
+
+    def view(self) -> memoryview:
+        """The string's bytes in the frame, without a copy."""
+        return memoryview(self._frame)[self._start:self._end]
+
+    def text(self) -> str:
+        """The string itself: made once (one copy), on the first call."""
+        if self._text is None:
+            self._text = str(self.view(), "ascii")
+        return self._text
+
+
 def load_request(frame: bytes | bytearray) -> Any:
-    """The frame's JSON value. Raises ValueError (including UnicodeDecodeError) when it is not JSON in UTF-8."""
+    """The frame's JSON value. Raises ValueError (including UnicodeDecodeError) when it is not JSON in UTF-8.
+
+    Long strings may come back as `LongText` (see the module's docstring); `plain()` turns them into `str`."""
     spans = _long_strings(frame)
     if not spans:
         return json.loads(frame.decode("utf-8"))
-    try:
-        view = memoryview(frame)
-        values = [str(view[start:end], "ascii") for start, end in spans]  # one copy each, straight into the str
-    except UnicodeDecodeError:
-        return json.loads(frame.decode("utf-8"))
+    values: list[str] | list[LongText]
+    if frame.isascii():
+        values = [LongText(frame, start, end) for start, end in spans]
+    else:
+        try:
+            view = memoryview(frame)
+            values = [str(view[start:end], "ascii") for start, end in spans]  # one copy each, straight into the str
+        except UnicodeDecodeError:
+            return json.loads(frame.decode("utf-8"))
     marker = f"\0{secrets.token_hex(16)}:"
     pieces: list[bytes | bytearray] = []
     position = 0
@@ -61,7 +96,18 @@ def _long_strings(frame: bytes | bytearray) -> list[tuple[int, int]]:
     return []
 
 
-def _put_back(value: Any, marker: str, values: list[str]) -> Any:
+def plain(value: Any) -> Any:
+    """`value` with every `LongText` in it made a `str`: exactly what `json.loads` gives for the frame."""
+    if isinstance(value, LongText):
+        return value.text()
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
+def _put_back(value: Any, marker: str, values: list[str] | list[LongText]) -> Any:
     if isinstance(value, str):
         if value.startswith(marker):
             return values[int(value[len(marker):])]
@@ -69,5 +115,6 @@ def _put_back(value: Any, marker: str, values: list[str]) -> Any:
     if isinstance(value, list):
         return [_put_back(item, marker, values) for item in value]
     if isinstance(value, dict):
-        return {_put_back(key, marker, values): _put_back(item, marker, values) for key, item in value.items()}
+        # Keys are always str: a dictionary is looked up by them.
+        return {plain(_put_back(key, marker, values)): _put_back(item, marker, values) for key, item in value.items()}
     return value
