@@ -13,15 +13,25 @@ import datetime as dt
 import functools
 import hashlib
 import os
+from typing import TYPE_CHECKING, TypeAlias
 
 from asn1crypto import algos, core
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from ..lazy_module import lazy_module
 from . import ozdst
 from .ozdst_keys import OZDST, OZMST, OzdstPrivateKey, parse_spki
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+else:  # imported when an RSA/EC key is first made or used (see lazy_module)
+    hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+    ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+    padding = lazy_module("cryptography.hazmat.primitives.asymmetric.padding")
+    rsa = lazy_module("cryptography.hazmat.primitives.asymmetric.rsa")
 
 __all__ = [
     "ALGORITHMS",
@@ -36,14 +46,14 @@ __all__ = [
     "spki_der",
 ]
 
-PrivateKey = OzdstPrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PrivateKey: TypeAlias = "OzdstPrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey"
 
 #: E-IMZO's alg_name values (upper-cased) we generate keys for. "OZMST-286-2024-2" is what E-IMZO now steers to.
 ALGORITHMS: tuple[str, ...] = (
     "OZDST-1092-2009-2", "OZMST-286-2024-2", "RSA-2048", "RSA-3072", "RSA-4096", "EC-P256", "EC-P384",
 )
 _ALGORITHM_DER: dict[str, bytes] = {}
-_EC_CURVES: dict[str, ec.EllipticCurve] = {"EC-P256": ec.SECP256R1(), "EC-P384": ec.SECP384R1()}
+_EC_NAMES = ("EC-P256", "EC-P384")
 # UTCTime covers 1950..2049; RFC 5280 §4.1.2.5 wants GeneralizedTime from 2050 on.
 _UTC_TIME_LIMIT = dt.datetime(2050, 1, 1, tzinfo=dt.UTC)
 
@@ -66,8 +76,8 @@ def generate(alg_name: str) -> PrivateKey:
         return OzdstPrivateKey.generate(ozdst.CRYPTOPRO_A, OZMST)
     if name in ("RSA-2048", "RSA-3072", "RSA-4096"):
         return rsa.generate_private_key(65537, int(name[4:]))
-    if name in _EC_CURVES:
-        return ec.generate_private_key(_EC_CURVES[name])
+    if name in _EC_NAMES:
+        return ec.generate_private_key(ec.SECP256R1() if name == "EC-P256" else ec.SECP384R1())
     raise AlgorithmUnknown(f"unknown key algorithm {alg_name!r}; known: {', '.join(ALGORITHMS)}")
 
 

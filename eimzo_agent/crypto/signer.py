@@ -9,11 +9,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
 
 from asn1crypto import algos, core, x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from ..lazy_module import lazy_module
+
+if TYPE_CHECKING:
+    from cryptography import x509 as crypto_x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+else:  # imported at the first RSA/EC signature: an idle agent stays without `cryptography` (see lazy_module)
+    crypto_x509 = lazy_module("cryptography.x509")
+    hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+    ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+    padding = lazy_module("cryptography.hazmat.primitives.asymmetric.padding")
+    rsa = lazy_module("cryptography.hazmat.primitives.asymmetric.rsa")
 
 #: Which signed attributes the signer's CMS carries: "cades" (contentType, signingTime, messageDigest,
 #: signingCertificateV2) or "eimzo" (E-IMZO's three, for O'zDSt/OZMST keys).
@@ -75,8 +86,6 @@ class CryptographySigner:
 
     def matches_certificate(self) -> bool:
         """The private key belongs to the certificate (same public key)."""
-        from cryptography import x509 as crypto_x509
-
         try:
             public = crypto_x509.load_der_x509_certificate(self.certificate.dump()).public_key()
         except ValueError:

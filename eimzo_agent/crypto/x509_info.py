@@ -16,16 +16,25 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from asn1crypto import core, x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from eimzo_agent.crypto.gost94 import gost94_digest
 from eimzo_agent.crypto.ozdst_keys import OZDST, OZMST, parse_spki
+from eimzo_agent.lazy_module import lazy_module
+
+if TYPE_CHECKING:
+    from cryptography import exceptions
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+else:  # imported at the first RSA/ECDSA signature checked (see lazy_module)
+    exceptions = lazy_module("cryptography.exceptions")
+    hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+    ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+    padding = lazy_module("cryptography.hazmat.primitives.asymmetric.padding")
+    rsa = lazy_module("cryptography.hazmat.primitives.asymmetric.rsa")
 
 __all__ = [
     "AlgorithmError",
@@ -322,11 +331,8 @@ _SIGNATURES: dict[str, tuple[Family, HashName | None]] = {
     OZMST.key_oid: ("ozdst", "gost94"),
 }
 
-_CRYPTOGRAPHY_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
+def _cryptography_hash(name: HashName) -> hashes.HashAlgorithm:
+    return {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[name]()
 
 
 def digest(digest_oid: str, data: bytes) -> bytes:
@@ -371,19 +377,19 @@ def verify_signature(
             raise AlgorithmError(f"the key does not fit an O'zDSt signature: {exc}") from exc
         return key.verify(message, signature)
     try:
-        public_key = load_der_public_key(spki)
-    except (ValueError, UnsupportedAlgorithm) as exc:
+        public_key = serialization.load_der_public_key(spki)
+    except (ValueError, exceptions.UnsupportedAlgorithm) as exc:
         raise AlgorithmError(f"the public key cannot be read: {exc}") from exc
     fits = {"rsa": rsa.RSAPublicKey, "ecdsa": ec.EllipticCurvePublicKey}[family]
     if not isinstance(public_key, fits):
         raise AlgorithmError(f"a {type(public_key).__name__} cannot make a {family} signature")
-    hash_algorithm = _CRYPTOGRAPHY_HASHES[hash_name]()
+    hash_algorithm = _cryptography_hash(hash_name)
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
             public_key.verify(signature, message, padding.PKCS1v15(), hash_algorithm)
         else:
             public_key.verify(signature, message, ec.ECDSA(hash_algorithm))
-    except (InvalidSignature, ValueError):
+    except (exceptions.InvalidSignature, ValueError):
         return False  # cryptography reports some malformed signatures (bad DER) as ValueError
     return True
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asn1crypto import algos, core, x509
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from eimzo_agent.crypto.signer import CmsProfile
+from eimzo_agent.lazy_module import lazy_module
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import utils as asymmetric_utils
+else:  # imported at the first token signature (see lazy_module)
+    asymmetric_utils = lazy_module("cryptography.hazmat.primitives.asymmetric.utils")
 
 #: DER prefix of DigestInfo{sha256, NULL} (RFC 8017 §9.2 note 1); the 32-byte digest follows.
 SHA256_DIGEST_INFO_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
@@ -71,4 +76,5 @@ class TokenSigner:
             return bytes(self.private_key.sign(SHA256_DIGEST_INFO_PREFIX + digest, mechanism=Mechanism.RSA_PKCS))
         raw = bytes(self.private_key.sign(digest, mechanism=Mechanism.ECDSA))
         half = len(raw) // 2
-        return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+        r, s = int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
+        return asymmetric_utils.encode_dss_signature(r, s)

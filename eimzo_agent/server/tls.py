@@ -12,20 +12,34 @@ replaced the same way; files that cannot be read at all are an error, never a re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import logging
 import os
 import ssl
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
 
 from ..fsutil import write_atomically
+from ..lazy_module import lazy_module
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509 import oid
+else:  # imported only to make a new identity (first start, yearly renewal): see lazy_module and `_parse`
+    x509 = lazy_module("cryptography.x509")
+    hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+    ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+    oid = lazy_module("cryptography.x509.oid")
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +59,12 @@ MAX_FILE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class TlsIdentity:
+    """The identity's certificates as DER; `cryptography` objects of them only on request (trust, doctor, tests)."""
+
     directory: Path
-    ca_certificate: x509.Certificate
-    server_certificate: x509.Certificate
+    ca_der: bytes
+    server_der: bytes
+    server_not_after: dt.datetime
 
     @property
     def ca_path(self) -> Path:
@@ -61,6 +78,14 @@ class TlsIdentity:
     def key_path(self) -> Path:
         return self.directory / KEY_FILE
 
+    @property
+    def ca_certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.ca_der)
+
+    @property
+    def server_certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.server_der)
+
     def ssl_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -68,7 +93,7 @@ class TlsIdentity:
         return context
 
     def fingerprint(self) -> str:
-        return self.ca_certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+        return hashlib.sha256(self.ca_der).digest().hex(":").upper()
 
 
 class TlsIdentityError(OSError):
@@ -94,15 +119,15 @@ def ensure_identity(directory: Path, now: dt.datetime | None = None) -> TlsIdent
     try:
         existing = _parse(directory, files)
     except _BadIdentity as exc:
-        old_ca = _parse_certificate(files[CA_FILE])
+        old_ca = _certificate_der(files[CA_FILE])
         if old_ca is not None:
             _retire(directory, old_ca)
         log.warning("the TLS identity in %s is unusable (%s): made a new local CA; run `eimzo-agent trust install`",
                     directory, exc)
         return _create(directory, now)
-    if existing.server_certificate.not_valid_after_utc - RENEW_BEFORE > now:
+    if existing.server_not_after - RENEW_BEFORE > now:
         return existing
-    _retire(directory, existing.ca_certificate)
+    _retire(directory, existing.ca_der)
     log.info("TLS certificate for 127.0.0.1 expires soon: made a new local CA; run `eimzo-agent trust install`")
     return _create(directory, now)
 
@@ -119,38 +144,114 @@ def _read(path: Path) -> bytes | None:
 
 
 def _parse(directory: Path, files: dict[str, bytes | None]) -> TlsIdentity:
+    """Check the identity with the ssl module alone, so that an agent start does not load `cryptography`.
+
+    The check is what a browser that trusts our CA does: the server's key and certificate make an SSLContext
+    (OpenSSL refuses a key that does not belong to the certificate), and a client trusting only our CA completes
+    a TLS handshake with it in memory for 127.0.0.1 (chain, signature, validity, name constraints, key usage).
+    """
     missing = [name for name, content in files.items() if content is None]
     if missing:
         raise _BadIdentity(f"{', '.join(missing)} missing")
     oversized = [name for name, content in files.items() if content is not None and len(content) > MAX_FILE_BYTES]
     if oversized:
         raise _BadIdentity(f"{', '.join(oversized)} too large")
-    ca, leaf = _parse_certificate(files[CA_FILE]), _parse_certificate(files[CERT_FILE])
-    if ca is None or leaf is None:
+    ca_der, leaf_der = _certificate_der(files[CA_FILE]), _certificate_der(files[CERT_FILE])
+    if ca_der is None or leaf_der is None:
         raise _BadIdentity("a certificate does not parse")
     try:
-        key = serialization.load_pem_private_key(files[KEY_FILE] or b"", None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise _BadIdentity(f"the server key does not parse: {exc}") from exc
-    if key.public_key() != leaf.public_key():
-        raise _BadIdentity("the server key does not belong to the server certificate")
+        not_after = asn1_x509.Certificate.load(leaf_der).not_valid_after
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _BadIdentity("the server certificate does not parse") from exc
+    identity = TlsIdentity(directory, ca_der, leaf_der, not_after)
     try:
-        leaf.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature) as exc:
-        raise _BadIdentity("the server certificate was not issued by the CA") from exc
-    return TlsIdentity(directory, ca, leaf)
+        server = identity.ssl_context()
+    except ssl.SSLError as exc:
+        raise _BadIdentity(f"the server key does not parse or does not belong to the certificate: {exc}") from exc
+    problem = _handshake_problem(server, ssl.DER_cert_to_PEM_cert(ca_der))
+    if problem:
+        raise _BadIdentity(f"a client trusting the CA refuses the server certificate: {problem}")
+    return identity
 
 
-def _parse_certificate(data: bytes | None) -> x509.Certificate | None:
+def _handshake_problem(server: ssl.SSLContext, ca_pem: str) -> str | None:
+    """Why a client trusting only `ca_pem` refuses `server` for 127.0.0.1, or None when the handshake completes."""
+    try:
+        client = ssl.create_default_context(cadata=ca_pem)  # with cadata it loads no system roots
+    except ssl.SSLError as exc:
+        return f"the CA certificate is not usable: {exc}"
+    pipes = [ssl.MemoryBIO() for _ in range(4)]
+    client_end = client.wrap_bio(pipes[0], pipes[1], server_hostname=str(LOOPBACK))
+    server_end = server.wrap_bio(pipes[2], pipes[3], server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(8):  # TLS 1.3 takes 2 round trips, 1.2 a few more
+        for name, end in (("client", client_end), ("server", server_end)):
+            if done[name]:
+                continue
+            try:
+                end.do_handshake()
+                done[name] = True
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLCertVerificationError as exc:
+                return exc.verify_message or str(exc)
+            except ssl.SSLError as exc:
+                return str(exc)
+        pipes[2].write(pipes[1].read())  # client -> server
+        pipes[0].write(pipes[3].read())  # server -> client
+        if all(done.values()):
+            return None
+    return "the handshake did not complete"
+
+
+def _certificate_der(data: bytes | None) -> bytes | None:
+    """The DER of a PEM certificate file, None when it is not one."""
     if data is None or len(data) > MAX_FILE_BYTES:
         return None
     try:
-        return x509.load_pem_x509_certificate(data)
-    except ValueError:
+        kind, _, der = pem.unarmor(data)
+        if kind != "CERTIFICATE":
+            return None
+        asn1_x509.Certificate.load(der)["tbs_certificate"]["subject"].native  # noqa: B018 - parse it now
+    except (ValueError, TypeError, KeyError):
         return None
+    return der
 
 
 def _create(directory: Path, now: dt.datetime) -> TlsIdentity:
+    """Make a new identity in a short-lived child process when one can be started, else here.
+
+    Why a child: making keys and certificates needs `cryptography`, which would then stay loaded (8 MB resident)
+    in an agent that otherwise never needs it until the first signature; the identity is checked by `_parse`
+    either way.
+    """
+    if _create_in_child(directory, now):
+        try:
+            return _parse(directory, {name: _read(directory / name) for name in (CA_FILE, CERT_FILE, KEY_FILE)})
+        except _BadIdentity as exc:
+            log.warning("the TLS identity made by a helper process is unusable (%s); making it here", exc)
+    return _create_here(directory, now)
+
+
+def _create_in_child(directory: Path, now: dt.datetime) -> bool:
+    if getattr(sys, "frozen", False):  # a frozen build's executable is the agent itself, not a Python
+        return False
+    command = [sys.executable, "-m", __name__, "create", str(directory), now.isoformat()]
+    flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window flashing up
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120,
+                              check=False, creationflags=flags)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("could not start a helper process for the TLS identity: %s", exc)
+        return False
+    if done.returncode != 0:
+        log.debug("the TLS identity helper failed (%s): %s", done.returncode, done.stderr.strip()[-2000:])
+        return False
+    log.info("made a new local CA for wss://127.0.0.1 (its private key was discarded)")
+    return True
+
+
+def _create_here(directory: Path, now: dt.datetime) -> TlsIdentity:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     not_before = now - dt.timedelta(minutes=5)
     not_after = now + dt.timedelta(days=LEAF_DAYS)
@@ -158,8 +259,8 @@ def _create(directory: Path, now: dt.datetime) -> TlsIdentity:
     ca_key = ec.generate_private_key(ec.SECP256R1())  # lives only in this function's memory
     ca_name = x509.Name(
         [
-            x509.NameAttribute(NameOID.COMMON_NAME, f"eimzo-agent local CA ({os.environ.get('USER', 'user')})"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "eimzo-agent"),
+            x509.NameAttribute(oid.NameOID.COMMON_NAME, f"eimzo-agent local CA ({os.environ.get('USER', 'user')})"),
+            x509.NameAttribute(oid.NameOID.ORGANIZATION_NAME, "eimzo-agent"),
         ]
     )
     ca = (
@@ -191,7 +292,7 @@ def _create(directory: Path, now: dt.datetime) -> TlsIdentity:
     server_key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .subject_name(x509.Name([x509.NameAttribute(oid.NameOID.COMMON_NAME, "127.0.0.1")]))
         .issuer_name(ca_name)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
@@ -201,7 +302,7 @@ def _create(directory: Path, now: dt.datetime) -> TlsIdentity:
         .add_extension(
             x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK), x509.DNSName("localhost")]), critical=False
         )
@@ -217,14 +318,15 @@ def _create(directory: Path, now: dt.datetime) -> TlsIdentity:
     _write(directory / CERT_FILE, leaf.public_bytes(serialization.Encoding.PEM), 0o644)
     _write(directory / CA_FILE, ca.public_bytes(serialization.Encoding.PEM), 0o644)
     log.info("made a new local CA for wss://127.0.0.1 (its private key was discarded)")
-    return TlsIdentity(directory, ca, leaf)
+    encoding = serialization.Encoding.DER
+    return TlsIdentity(directory, ca.public_bytes(encoding), leaf.public_bytes(encoding), leaf.not_valid_after_utc)
 
 
-def _retire(directory: Path, ca: x509.Certificate) -> None:
+def _retire(directory: Path, ca_der: bytes) -> None:
     retired = directory / RETIRED_DIR
     retired.mkdir(exist_ok=True, mode=0o700)
-    name = ca.fingerprint(hashes.SHA256()).hex()[:16] + ".crt.pem"
-    _write(retired / name, ca.public_bytes(serialization.Encoding.PEM), 0o644)
+    name = hashlib.sha256(ca_der).hexdigest()[:16] + ".crt.pem"
+    _write(retired / name, ssl.DER_cert_to_PEM_cert(ca_der).encode("ascii"), 0o644)
 
 
 def retired_cas(directory: Path) -> list[x509.Certificate]:
@@ -239,3 +341,9 @@ def retired_cas(directory: Path) -> list[x509.Certificate]:
 
 def _write(path: Path, data: bytes, mode: int) -> None:
     write_atomically(path, data, mode=mode)
+
+
+if __name__ == "__main__":  # `python -m eimzo_agent.server.tls create DIR NOW`: the helper process of `_create`
+    if len(sys.argv) != 4 or sys.argv[1] != "create":
+        sys.exit("usage: python -m eimzo_agent.server.tls create DIRECTORY ISO-TIME")
+    _create_here(Path(sys.argv[2]), dt.datetime.fromisoformat(sys.argv[3]))

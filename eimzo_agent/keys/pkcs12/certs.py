@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from ...lazy_module import lazy_module
+
+if TYPE_CHECKING:
+    from cryptography import exceptions, x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+else:  # imported when a file's RSA/EC key is first opened (see lazy_module)
+    exceptions = lazy_module("cryptography.exceptions")
+    x509 = lazy_module("cryptography.x509")
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
 
 
 def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
@@ -34,7 +42,7 @@ def _public_der(key: object) -> bytes:
 def same_public_key(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> bool:
     try:
         return _public_der(private_key.public_key()) == _public_der(cert.public_key())
-    except (ValueError, UnsupportedAlgorithm):
+    except (ValueError, exceptions.UnsupportedAlgorithm):
         return False
 
 

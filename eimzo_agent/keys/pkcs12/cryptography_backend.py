@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from asn1crypto import pkcs12 as asn1_pkcs12
 from asn1crypto import x509 as asn1_x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ...crypto.signer import CryptographySigner
+from ...lazy_module import lazy_module
 from ..alias import build_alias
 from ..errors import KeyErrorKind, KeyStoreError
 from .certs import issuer_order, same_public_key, to_asn1
 from .entries import UnlockedKey
 from .keybags import KeyAlgorithm, key_algorithms, key_bag_names
 from .structure import has_mac, iter_safe_bags, parse_pfx
+
+if TYPE_CHECKING:
+    from cryptography import exceptions
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+else:  # imported when an RSA/EC key file is first opened (see lazy_module)
+    exceptions = lazy_module("cryptography.exceptions")
+    ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+    rsa = lazy_module("cryptography.hazmat.primitives.asymmetric.rsa")
+    pkcs12 = lazy_module("cryptography.hazmat.primitives.serialization.pkcs12")
 
 OID_RSA = "1.2.840.113549.1.1.1"
 OID_EC = "1.2.840.10045.2.1"
@@ -58,7 +68,7 @@ class CryptographyBackend:
         for attempt in attempts:
             try:
                 return pkcs12.load_pkcs12(data, attempt)
-            except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            except (ValueError, TypeError, exceptions.UnsupportedAlgorithm) as exc:
                 error = exc
         if unsupported is not None:
             return None

@@ -10,18 +10,29 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from asn1crypto import algos, core
-from cryptography.hazmat.decrepit.ciphers.algorithms import RC2, TripleDES
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-from cryptography.hazmat.primitives.padding import PKCS7
 
+from ...lazy_module import lazy_module
 from ..errors import KeyErrorKind, KeyStoreError
 from . import rc2
 from .asn1 import ASN1_ERRORS
 from .kdf import bmp_passwords, check_iterations, pbes2_passwords, pkcs12_kdf
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
+    from cryptography.hazmat.primitives import ciphers, hashes, padding
+    from cryptography.hazmat.primitives.ciphers import algorithms, modes
+    from cryptography.hazmat.primitives.kdf import pbkdf2
+else:  # imported when a key bag is first decrypted or encrypted (see lazy_module)
+    decrepit = lazy_module("cryptography.hazmat.decrepit.ciphers.algorithms")
+    hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+    padding = lazy_module("cryptography.hazmat.primitives.padding")
+    algorithms = lazy_module("cryptography.hazmat.primitives.ciphers.algorithms")
+    ciphers = lazy_module("cryptography.hazmat.primitives.ciphers")
+    modes = lazy_module("cryptography.hazmat.primitives.ciphers.modes")
+    pbkdf2 = lazy_module("cryptography.hazmat.primitives.kdf.pbkdf2")
 
 OID_PBE_3DES = "1.2.840.113549.1.12.1.3"  # pbeWithSHAAnd3-KeyTripleDES-CBC
 OID_PBES2 = "1.2.840.113549.1.5.13"
@@ -37,12 +48,13 @@ PKCS12_PBE = {
     "1.2.840.113549.1.12.1.5": ("rc2", 16, 128),
     "1.2.840.113549.1.12.1.6": ("rc2", 5, 40),
 }
-PBKDF2_PRFS: dict[str, type[hashes.HashAlgorithm]] = {
-    OID_HMAC_SHA1: hashes.SHA1,
-    "1.2.840.113549.2.8": hashes.SHA224,
-    OID_HMAC_SHA256: hashes.SHA256,
-    "1.2.840.113549.2.10": hashes.SHA384,
-    "1.2.840.113549.2.11": hashes.SHA512,
+# oid -> the PRF's hash, as the name of its class in cryptography's `hashes`
+PBKDF2_PRFS: dict[str, str] = {
+    OID_HMAC_SHA1: "SHA1",
+    "1.2.840.113549.2.8": "SHA224",
+    OID_HMAC_SHA256: "SHA256",
+    "1.2.840.113549.2.10": "SHA384",
+    "1.2.840.113549.2.11": "SHA512",
 }
 # oid -> (cipher, key bytes)
 PBES2_CIPHERS = {
@@ -159,15 +171,21 @@ def _pbes2(params: core.Asn1Value, password: str) -> _Pbe:
     _check_pbes2(kdf, scheme)
     kdf_params = kdf["parameters"]
     cipher, key_size = PBES2_CIPHERS[scheme["algorithm"].dotted]
-    prf = PBKDF2_PRFS[kdf_params["prf"]["algorithm"].dotted]
+    prf = _prf_hash(kdf_params["prf"]["algorithm"].dotted)
     salt, iterations = _pbkdf2_salt(kdf_params), kdf_params["iteration_count"].native
     iv = scheme["parameters"].native
     check_iterations(iterations, "key derivation")
 
     def derive(secret: bytes) -> tuple[bytes, bytes]:
-        return PBKDF2HMAC(prf(), key_size, salt, iterations).derive(secret), iv
+        return pbkdf2.PBKDF2HMAC(prf, key_size, salt, iterations).derive(secret), iv
 
     return _Pbe(cipher, 0, derive, pbes2_passwords(password))
+
+
+def _prf_hash(oid: str) -> hashes.HashAlgorithm:
+    """A new hash object for PBKDF2's PRF `oid` (one of PBKDF2_PRFS)."""
+    hash_class: type[hashes.HashAlgorithm] = getattr(hashes, PBKDF2_PRFS[oid])
+    return hash_class()
 
 
 def _cbc_decrypt(cipher: str, key: bytes, iv: bytes, data: bytes, rc2_bits: int) -> bytes | None:
@@ -178,21 +196,21 @@ def _cbc_decrypt(cipher: str, key: bytes, iv: bytes, data: bytes, rc2_bits: int)
     if cipher == "rc2" and rc2_bits != 128:
         padded = rc2.cbc_decrypt(key, rc2_bits, iv, data)
     else:
-        decryptor = Cipher(_block_cipher(cipher, key), modes.CBC(iv)).decryptor()
+        decryptor = ciphers.Cipher(_block_cipher(cipher, key), modes.CBC(iv)).decryptor()
         padded = decryptor.update(data) + decryptor.finalize()
-    unpadder = PKCS7(block * 8).unpadder()
+    unpadder = padding.PKCS7(block * 8).unpadder()
     try:
         return unpadder.update(padded) + unpadder.finalize()
     except ValueError:
         return None
 
 
-def _block_cipher(cipher: str, key: bytes) -> algorithms.AES | TripleDES | RC2:
+def _block_cipher(cipher: str, key: bytes) -> algorithms.AES | decrepit.TripleDES | decrepit.RC2:
     if cipher == "aes":
         return algorithms.AES(key)
     if cipher == "rc2":
-        return RC2(key)  # 128-bit key, 128 effective bits: the only RC2 `cryptography` offers
-    return TripleDES(key)
+        return decrepit.RC2(key)  # 128-bit key, 128 effective bits: the only RC2 `cryptography` offers
+    return decrepit.TripleDES(key)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,7 +235,7 @@ def encrypt_pbe(scheme: PbeScheme, plain: bytes, password: str) -> tuple[algos.E
     if scheme.oid == OID_PBES2 and scheme.prf in PBKDF2_PRFS and scheme.cipher in PBES2_CIPHERS:
         cipher, key_size = PBES2_CIPHERS[scheme.cipher]
         iv = secrets.token_bytes(16 if cipher == "aes" else 8)
-        key = PBKDF2HMAC(PBKDF2_PRFS[scheme.prf](), key_size, salt, scheme.iterations).derive(
+        key = pbkdf2.PBKDF2HMAC(_prf_hash(scheme.prf), key_size, salt, scheme.iterations).derive(
             pbes2_passwords(password)[0]
         )
         kdf_params: dict[str, object] = {
@@ -238,7 +256,7 @@ def encrypt_pbe(scheme: PbeScheme, plain: bytes, password: str) -> tuple[algos.E
 
 
 def _cbc_encrypt(cipher: str, key: bytes, iv: bytes, plain: bytes) -> bytes:
-    padder = PKCS7(len(iv) * 8).padder()
+    padder = padding.PKCS7(len(iv) * 8).padder()
     padded = padder.update(plain) + padder.finalize()
-    encryptor = Cipher(_block_cipher(cipher, key), modes.CBC(iv)).encryptor()
+    encryptor = ciphers.Cipher(_block_cipher(cipher, key), modes.CBC(iv)).encryptor()
     return encryptor.update(padded) + encryptor.finalize()

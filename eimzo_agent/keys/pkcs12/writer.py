@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ...crypto.ozdst_keys import OzdstPrivateKey
+from ...lazy_module import lazy_module
 from ..errors import KeyErrorKind, KeyStoreError
 from .certs import certificate_der, same_public_key, to_cryptography
 from .ozdst_writer import WRITE_ITERATIONS, serialize_ozdst_pfx
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
+else:  # imported when an RSA/EC key file is first written (see lazy_module)
+    hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+    pkcs12 = lazy_module("cryptography.hazmat.primitives.serialization.pkcs12")
 
 
 def serialize_pfx(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | OzdstPrivateKey,
@@ -38,7 +46,7 @@ def serialize_pfx(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | 
         serialization.PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(WRITE_ITERATIONS)
         .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-        .hmac_hash(hashes.SHA1())  # noqa: S303 - the PKCS#12 MAC Java 8 understands
+        .hmac_hash(hashes.SHA1())
         .build(password.encode("utf-8"))
     )
     name = alias.lower().encode("utf-8") or None
