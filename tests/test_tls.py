@@ -6,6 +6,8 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import shlex
+import shutil
 import socket
 import ssl
 import subprocess
@@ -109,7 +111,8 @@ def test_identity_is_kept_then_renewed_with_a_new_ca(tmp_path: Path) -> None:
     assert retired_cas(tmp_path) == [first.ca_certificate]
 
 
-@pytest.mark.parametrize("damage", ["garbage leaf", "foreign key", "missing key", "leaf of another CA"])
+@pytest.mark.parametrize("damage", ["garbage leaf", "foreign key", "missing key", "leaf of another CA",
+                                    "encrypted key"])
 def test_a_damaged_identity_is_replaced_and_its_ca_retired(tmp_path: Path, damage: str) -> None:
     """Regression: a damaged identity silently got a new CA, and the old one stayed trusted in the stores."""
     first = ensure_identity(tmp_path)
@@ -121,6 +124,11 @@ def test_a_damaged_identity_is_replaced_and_its_ca_retired(tmp_path: Path, damag
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     elif damage == "missing key":
         (tmp_path / "server.key.pem").unlink()
+    elif damage == "encrypted key":  # regression: OpenSSL asked for its password on the terminal, start hung
+        key = serialization.load_pem_private_key((tmp_path / "server.key.pem").read_bytes(), None)
+        (tmp_path / "server.key.pem").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret")))
     else:
         elsewhere = ensure_identity(tmp_path / "elsewhere")
         for name in ("server.crt.pem", "server.key.pem"):
@@ -191,3 +199,26 @@ def test_trust_install_into_nss_and_chromium_trusts_the_agent(agent: AgentProces
     assert "eimzo-agent local CA" not in subprocess.run(
         ["certutil", "-L", "-d", f"sql:{nssdb}"], capture_output=True, text=True, check=True).stdout
     assert not chromium_sees_status_page(tmp_path / "profile2")  # untrusted again: Chromium shows an error page
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs util-linux script(1) for a terminal")
+def test_an_encrypted_key_does_not_make_the_start_wait_for_a_password_on_the_terminal(tmp_path: Path) -> None:
+    """Regression: with a terminal, OpenSSL asked "Enter PEM pass phrase:" and the agent's start waited for it."""
+    first = ensure_identity(tmp_path / "tls")
+    key = serialization.load_pem_private_key((tmp_path / "tls" / "server.key.pem").read_bytes(), None)
+    (tmp_path / "tls" / "server.key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"x")))
+    check = (f"from pathlib import Path; from eimzo_agent.server.tls import ensure_identity; "
+             f"print('ca', ensure_identity(Path({str(tmp_path / 'tls')!r})).fingerprint())")
+    # script(1) gives the check a terminal of its own, as a person's session has; stdin never answers.
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(check)}"
+    try:
+        done = subprocess.run(["script", "-qec", command, str(tmp_path / "typescript")], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"the identity check waited: {exc.stdout!r}") from exc
+    assert "pass phrase" not in done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr
+    renewed = ensure_identity(tmp_path / "tls")
+    assert f"ca {renewed.fingerprint()}" in done.stdout
+    assert renewed.ca_der != first.ca_der  # the unusable identity was replaced

@@ -89,11 +89,17 @@ class TlsIdentity:
     def ssl_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.cert_path, self.key_path)
+        # A password callback, so that an encrypted key (never ours) fails here instead of OpenSSL asking for its
+        # password on the terminal and the agent's start waiting for it.
+        context.load_cert_chain(self.cert_path, self.key_path, password=_no_password)
         return context
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.ca_der).digest().hex(":").upper()
+
+
+def _no_password() -> bytes:
+    return b""
 
 
 class TlsIdentityError(OSError):
