@@ -9,6 +9,7 @@ all connections together hold at most `max_buffered_bytes`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -289,3 +290,55 @@ def test_the_websockets_release_in_use_is_one_we_declare() -> None:
         return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
     assert key(low) <= key(websockets.__version__) < key(high)
+
+
+def test_a_large_reply_gives_the_event_loop_a_turn_between_its_fragments(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: when the socket took every fragment at once, the session never waited between them and a 10 MB
+    signature's reply went out in one 20-30 ms step of the event loop, with every other page's call waiting behind
+    it (bench/bench_large.py: another client's `version` p99 34-45 ms, 17-20 ms after the fix). A task that counts
+    the loop's turns must have had a turn between any two fragments."""
+    import threading
+
+    from websockets.server import ServerProtocol
+    from websockets.sync.client import connect as sync_connect
+
+    size = 10 * MIB
+    turns = 0
+    turns_at_fragment: list[int] = []
+    real_send_continuation = ServerProtocol.send_continuation
+
+    def send_continuation(self: ServerProtocol, data: bytes, fin: bool) -> None:
+        turns_at_fragment.append(turns)
+        real_send_continuation(self, data, fin)
+
+    monkeypatch.setattr(ServerProtocol, "send_continuation", send_continuation)
+
+    async def scenario() -> None:
+        nonlocal turns
+        async with running(tmp_path, HeldPrompter()) as (agent, server):
+            async def big_answer(frame: bytes | bytearray, context: object) -> list[str]:
+                return ['{"success":true,"data":"', "A" * size, '"}']
+
+            agent.dispatcher.answer = big_answer  # type: ignore[method-assign]
+            finished = threading.Event()
+            received: list[int] = []
+
+            def client() -> None:  # another thread reads as fast as it can, so the socket rarely makes us wait
+                with sync_connect(url(server), origin="http://localhost:1", compression=None,
+                                  max_size=None) as ws:
+                    ws.send(call("version"))
+                    received.append(len(json.loads(ws.recv())["data"]))
+                finished.set()
+
+            reader = asyncio.get_running_loop().run_in_executor(None, client)
+            while not finished.is_set():
+                turns += 1
+                await asyncio.sleep(0)
+            await reader
+            assert received == [size]
+
+    asyncio.run(scenario())
+    assert len(turns_at_fragment) >= size // 262144  # at most REPLY_FRAGMENT characters each
+    stalled = sum(1 for before, after in itertools.pairwise(turns_at_fragment) if after == before)
+    assert stalled == 0, f"{stalled} of {len(turns_at_fragment)} fragments went out without a turn of the loop between"
