@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import socket
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
+from websockets.sync.client import connect as sync_connect
 
 from eimzo_agent.agent import Agent, build_agent
 from eimzo_agent.config import AgentConfig
@@ -298,11 +301,6 @@ def test_a_large_reply_gives_the_event_loop_a_turn_between_its_fragments(
     signature's reply went out in one 20-30 ms step of the event loop, with every other page's call waiting behind
     it (bench/bench_large.py: another client's `version` p99 34-45 ms, 17-20 ms after the fix). A task that counts
     the loop's turns must have had a turn between any two fragments."""
-    import threading
-
-    from websockets.server import ServerProtocol
-    from websockets.sync.client import connect as sync_connect
-
     size = 10 * MIB
     turns = 0
     turns_at_fragment: list[int] = []

@@ -125,9 +125,9 @@ def ensure_identity(directory: Path, now: dt.datetime | None = None) -> TlsIdent
     try:
         existing = _parse(directory, files)
     except _BadIdentity as exc:
-        old_ca = _certificate_der(files[CA_FILE])
+        old_ca = _certificate(files[CA_FILE])
         if old_ca is not None:
-            _retire(directory, old_ca)
+            _retire(directory, old_ca[0])
         log.warning("the TLS identity in %s is unusable (%s): made a new local CA; run `eimzo-agent trust install`",
                     directory, exc)
         return _create(directory, now)
@@ -162,13 +162,10 @@ def _parse(directory: Path, files: dict[str, bytes | None]) -> TlsIdentity:
     oversized = [name for name, content in files.items() if content is not None and len(content) > MAX_FILE_BYTES]
     if oversized:
         raise _BadIdentity(f"{', '.join(oversized)} too large")
-    ca_der, leaf_der = _certificate_der(files[CA_FILE]), _certificate_der(files[CERT_FILE])
-    if ca_der is None or leaf_der is None:
+    ca, leaf = _certificate(files[CA_FILE]), _certificate(files[CERT_FILE])
+    if ca is None or leaf is None:
         raise _BadIdentity("a certificate does not parse")
-    try:
-        not_after = asn1_x509.Certificate.load(leaf_der).not_valid_after
-    except (ValueError, TypeError, KeyError) as exc:
-        raise _BadIdentity("the server certificate does not parse") from exc
+    (ca_der, _), (leaf_der, not_after) = ca, leaf
     identity = TlsIdentity(directory, ca_der, leaf_der, not_after)
     try:
         server = identity.ssl_context()
@@ -210,18 +207,19 @@ def _handshake_problem(server: ssl.SSLContext, ca_pem: str) -> str | None:
     return "the handshake did not complete"
 
 
-def _certificate_der(data: bytes | None) -> bytes | None:
-    """The DER of a PEM certificate file, None when it is not one."""
+def _certificate(data: bytes | None) -> tuple[bytes, dt.datetime] | None:
+    """The DER and notAfter of a PEM certificate file, None when it is not one."""
     if data is None or len(data) > MAX_FILE_BYTES:
         return None
     try:
         kind, _, der = pem.unarmor(data)
         if kind != "CERTIFICATE":
             return None
-        asn1_x509.Certificate.load(der)["tbs_certificate"]["subject"].native  # noqa: B018 - parse it now
+        certificate = asn1_x509.Certificate.load(der)
+        certificate["tbs_certificate"]["subject"].native  # noqa: B018 - parse it now, not later
+        return der, certificate.not_valid_after
     except (ValueError, TypeError, KeyError):
         return None
-    return der
 
 
 def _create(directory: Path, now: dt.datetime) -> TlsIdentity:

@@ -46,7 +46,7 @@ def serialize_pfx(private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | 
         serialization.PrivateFormat.PKCS12.encryption_builder()
         .kdf_rounds(WRITE_ITERATIONS)
         .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-        .hmac_hash(hashes.SHA1())
+        .hmac_hash(hashes.SHA1())  # the PKCS#12 MAC Java 8 understands
         .build(password.encode("utf-8"))
     )
     name = alias.lower().encode("utf-8") or None
