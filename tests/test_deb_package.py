@@ -140,10 +140,10 @@ def test_lintian_reports_no_errors(artifacts: Artifacts, tmp_path: Path) -> None
 def test_installed_command_runs_in_a_private_environment_of_debians_python(installed: Installed) -> None:
     root = installed.root
     assert root.run("eimzo-agent", "version").stdout.startswith(f"eimzo-agent {__version__} ")
-    # The environment's interpreter is the target's own Python, and it has the O'zDSt accelerator and tokens.
+    # The environment's interpreter is the target's own Python, and it has the O'zDSt accelerators and tokens.
     assert root.run("readlink", "-f", "/usr/lib/eimzo-agent/venv/bin/python3").stdout.strip() == "/usr/bin/python3.11"
     root.run("/usr/lib/eimzo-agent/venv/bin/python3", "-I", "-B", "-c",
-             "import eimzo_agent.crypto._gost94, pkcs11, smartcard.scard, tkinter")
+             "import eimzo_agent.crypto._gost94, eimzo_agent.crypto._ozdst_ec, pkcs11, smartcard.scard, tkinter")
     # Every file there is the package's, but the byte-code its postinst compiled (and its prerm removes).
     owned = set(root.run("dpkg", "-L", "eimzo-agent").stdout.split())
     venv = root.file("/usr/lib/eimzo-agent")

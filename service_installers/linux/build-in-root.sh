@@ -48,11 +48,11 @@ rm -rf "$venv/include"  # empty: headers are for building, not running
 find "$venv" -type f -name '*.so*' -exec strip --strip-unneeded --remove-section=.comment --remove-section=.note {} + \
   -exec chmod 0644 {} +
 
-# What the package promises, checked here: the accelerator was compiled (setup.py makes it optional), token and
+# What the package promises, checked here: the accelerators were compiled (setup.py makes them optional), token and
 # smart-card support imports, the stripped libraries load and work (the tray icon is drawn with Pillow), the command
 # line runs. -B: none of this leaves byte-code behind.
 "$venv/bin/python3" -I -B -c '
-import eimzo_agent.crypto._gost94, pkcs11, smartcard.scard, websockets.speedups
+import eimzo_agent.crypto._gost94, eimzo_agent.crypto._ozdst_ec, pkcs11, smartcard.scard, websockets.speedups
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import ImageFont
