@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
 from eimzo_agent.config import DEFAULT_ORIGIN, ENV_ASKPASS, AgentConfig, ConfigError, user_data_path
+from eimzo_agent.crypto.base64_digests import Base64Digests
 from eimzo_agent.keys.disks import Disk, discover_disks
 from eimzo_agent.keys.sessions import KeySessions
 from eimzo_agent.policy.asking import can_ask
@@ -66,6 +67,14 @@ class Agent:
 
     def language_for(self, caller: Caller) -> str:
         return self.languages.for_caller(caller)
+
+    def document_digester(self, caller: Caller) -> Base64Digests | None:
+        """Digests to compute while a large create_pkcs7 request arrives (server/prehash.py): only for a page that
+        has a key loaded (it can sign at all). SHA-256 is the journal's (and an RSA or ECDSA key's); the O'zDSt 1106
+        hash is the national keys', which nearly every Uzbek key is."""
+        if caller.opaque or not self.sessions.has_keys(caller.origin):
+            return None
+        return Base64Digests(("sha256", "gost94"))
 
     def disks(self) -> list[Disk]:
         """Disks as they are now: flash drives come and go, so this is looked up on every call."""

@@ -315,7 +315,7 @@ def test_a_large_reply_gives_the_event_loop_a_turn_between_its_fragments(
     async def scenario() -> None:
         nonlocal turns
         async with running(tmp_path, HeldPrompter()) as (agent, server):
-            async def big_answer(frame: bytes | bytearray, context: object) -> list[str]:
+            async def big_answer(frame: bytes | bytearray, context: object, prepared: object = None) -> list[str]:
                 return ['{"success":true,"data":"', "A" * size, '"}']
 
             agent.dispatcher.answer = big_answer  # type: ignore[method-assign]

@@ -120,9 +120,13 @@ def create_pkcs7(
     detached: bool,
     signing_time: datetime | None = None,
     signed_attributes: AttributeMode = "cades",
+    message_digest: bytes | None = None,
 ) -> SignatureResult:
-    """Sign `content` into a new SignedData; `signed_attributes="eimzo"` gives exactly E-IMZO's three attributes."""
-    signer_info, signature = _signer_info(content, _OID_DATA, signer, signing_time, signed_attributes)
+    """Sign `content` into a new SignedData; `signed_attributes="eimzo"` gives exactly E-IMZO's three attributes.
+    `message_digest`: the content's digest with the signer's algorithm when it is already known (a large document
+    hashed while it arrived), so that the content is not hashed again."""
+    digesting = signer if message_digest is None else _PresetDigest(signer, message_digest)
+    signer_info, signature = _signer_info(content, _OID_DATA, digesting, signing_time, signed_attributes)
     certificates = _unique([_encoded(signer.certificate), *(_encoded(cert) for cert in signer.chain)])
     cms_parts = _content_info_parts(
         version=asn1_cms.CMSVersion("v1").dump(),

@@ -70,6 +70,12 @@ class KeySessions:
             del self._keys[key_id]
             return True
 
+    def has_keys(self, origin: str | None) -> bool:
+        """Whether `origin` has a loaded key (without touching any key's last use)."""
+        with self._lock:
+            self._expire()
+            return origin is not None and any(key.origin == origin for key in self._keys.values())
+
     def __len__(self) -> int:
         with self._lock:
             self._expire()

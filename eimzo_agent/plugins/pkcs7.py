@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from typing import Any
 
 from eimzo_agent.crypto import cms
+from eimzo_agent.crypto.ozdst_keys import OZDST, OZMST
 from eimzo_agent.crypto.signer import Signer
 from eimzo_agent.keys.sessions import KeySessions, LoadedKey
 from eimzo_agent.plugins.hardware import TokenService, is_token_key
@@ -18,6 +20,8 @@ from eimzo_agent.protocol import base64data
 from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
 from eimzo_agent.protocol.large_request import LongText
+
+log = logging.getLogger(__name__)
 
 
 def decode_base64(value: str | LongText, argument: str) -> bytes:
@@ -46,9 +50,28 @@ def _reply(result: cms.SignatureResult) -> dict[str, Any]:
     }
 
 
-def _sign_to_reply(content: bytes, signer: Signer, detached: bool) -> dict[str, Any]:
+def _sign_to_reply(content: bytes, signer: Signer, detached: bool,
+                   message_digest: bytes | None = None) -> dict[str, Any]:
     """The whole CPU part of a signature in one go (one thread hop): the CMS and its Base64."""
-    return _reply(cms.create_pkcs7(content, signer, detached=detached, signed_attributes=_profile(signer)))
+    return _reply(cms.create_pkcs7(content, signer, detached=detached, signed_attributes=_profile(signer),
+                                   message_digest=message_digest))
+
+
+#: The digests a document may arrive with (crypto/base64_digests.py), by the signer's digest algorithm.
+_PREPARED_DIGESTS = {"2.16.840.1.101.3.4.2.1": "sha256", OZDST.digest_oid: "gost94", OZMST.digest_oid: "gost94"}
+
+
+async def _prepared_digests(value: str | LongText) -> dict[str, bytes]:
+    """The digests computed while the request arrived (server/prehash.py), or {} when there are none."""
+    future = value.digests if isinstance(value, LongText) else None
+    if future is None:
+        return {}
+    try:
+        return await asyncio.wrap_future(future) or {}
+    except asyncio.CancelledError:
+        if future.cancelled():  # the prepared work was dropped, not this call
+            return {}
+        raise
 
 
 def _sha256_hex(content: bytes) -> str:
@@ -105,7 +128,8 @@ class Pkcs7Plugin:
         return key
 
     async def create_pkcs7(self, call: Call) -> dict[str, Any]:
-        content = await decode_document(call.long_arg("data_64"), "data_64")  # no 13 MB str for 10 MB
+        document_64 = call.long_arg("data_64")
+        content = await decode_document(document_64, "data_64")  # no 13 MB str for 10 MB
         detached = call.arg("detached").strip().lower() == "yes"
         await self.login_origins.check(call, content)  # before any key is picked or password asked
         key = await self._loaded(call)
@@ -120,11 +144,20 @@ class Pkcs7Plugin:
                 reply = _sign_to_reply(content, opened.signer, detached)
                 note.content_sha256 = _sha256_hex(content)
             else:
-                # The journal's SHA-256 on the other core while the signature's own hash runs (both let go of
-                # the GIL): a 10 MB document's 6 ms are no longer added after the signature.
-                journal_hash = asyncio.ensure_future(asyncio.to_thread(_sha256_hex, content))
-                reply = await asyncio.to_thread(_sign_to_reply, content, opened.signer, detached)
-                note.content_sha256 = await journal_hash
+                prepared = await _prepared_digests(document_64)
+                signer = opened.signer
+                digest = prepared.get(_PREPARED_DIGESTS.get(signer.digest_algorithm["algorithm"].dotted, ""))
+                if digest is not None:
+                    log.debug("create_pkcs7: the document was hashed as it arrived")
+                if "sha256" in prepared:
+                    note.content_sha256 = prepared["sha256"].hex()
+                    reply = await asyncio.to_thread(_sign_to_reply, content, signer, detached, digest)
+                else:
+                    # The journal's SHA-256 on the other core while the signature's own hash runs (both let go of
+                    # the GIL): a 10 MB document's 6 ms are no longer added after the signature.
+                    journal_hash = asyncio.ensure_future(asyncio.to_thread(_sha256_hex, content))
+                    reply = await asyncio.to_thread(_sign_to_reply, content, signer, detached, digest)
+                    note.content_sha256 = await journal_hash
         return reply
 
     async def append_pkcs7_attached(self, call: Call) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
 from eimzo_agent.protocol.calls import MAIN, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status, function_not_found
-from eimzo_agent.protocol.large_request import LongText, load_request, plain
+from eimzo_agent.protocol.large_request import LongText, PreparedDocument, load_request, plain
 from eimzo_agent.protocol.registry import Registry
 from eimzo_agent.protocol.replies import encode_reply_parts, failure, success
 
@@ -62,12 +62,14 @@ class Dispatcher:
         """Answer one request frame. Never raises (except cancellation): every failure becomes a reply."""
         return "".join(await self.answer(frame, context))
 
-    async def answer(self, frame: str | bytes | bytearray, context: CallContext) -> list[str]:
+    async def answer(self, frame: str | bytes | bytearray, context: CallContext,
+                     prepared: PreparedDocument | None = None) -> list[str]:
         """`handle`, with the reply as pieces to send in turn (a large signature stays apart from the JSON around
-        it). `frame` is the text, or its UTF-8 bytes (a large frame is then parsed without decoding it whole)."""
+        it). `frame` is the text, or its UTF-8 bytes (a large frame is then parsed without decoding it whole);
+        `prepared`: its document's digests, computed as it arrived."""
         lang = self.language(context.caller)
         try:
-            function, values = self._parse(await _loaded(frame))
+            function, values = self._parse(await _loaded(frame, prepared))
             await self._check_domain(function, context, lang)
             result = await function.handler(Call(function, values, context, lang))
         except EimzoError as exc:
@@ -120,11 +122,13 @@ class Dispatcher:
 LARGE_FRAME = 1024 * 1024
 
 
-async def _loaded(frame: str | bytes | bytearray) -> object:
+async def _loaded(frame: str | bytes | bytearray, prepared: PreparedDocument | None = None) -> object:
     """The frame's JSON value; E-IMZO's "function not found" (status 0) when it is not JSON in UTF-8."""
     try:
         if isinstance(frame, bytes | bytearray):
-            return await asyncio.to_thread(load_request, frame) if len(frame) > LARGE_FRAME else load_request(frame)
+            if len(frame) > LARGE_FRAME:
+                return await asyncio.to_thread(load_request, frame, prepared)
+            return load_request(frame, prepared)
         if len(frame) > LARGE_FRAME:
             return await asyncio.to_thread(json.loads, frame)
         return json.loads(frame)

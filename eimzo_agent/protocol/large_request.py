@@ -10,13 +10,39 @@ plugin asks for one (`Call.arg`); a document's Base64 is decoded straight from t
 10 MB document's 13.6 MB string is never built. Anything unusual (escapes in a string, non-ASCII in a long
 one, very many strings) takes the ordinary path, so the result is always what `json.loads` gives, except that a
 long string holding raw control characters is not refused here (Base64 decoding refuses it next).
+
+A create_pkcs7 request's document may also come with its digests, computed while the frame arrived
+(`document_start`, `PreparedDocument`; the session does that, server/prehash.py): its `LongText` then carries them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
+
+#: The start of a create_pkcs7 request as e-imzo.js (`JSON.stringify({plugin, name, arguments})`) and our client
+#: (`{name, arguments, plugin}`) write it, up to the opening quote of its document's Base64.
+_CREATE_PKCS7_HEAD = re.compile(rb'\{(?:"plugin":"pkcs7",)?"name":"create_pkcs7",(?:"plugin":"pkcs7",)?"arguments":\["')
+
+
+def document_start(head: bytes | bytearray | memoryview) -> int | None:
+    """Where the document's Base64 begins when the frame starting with `head` is a create_pkcs7 request written
+    the usual way (no spaces); None otherwise (any other request, or a layout not recognised: nothing is lost)."""
+    match = _CREATE_PKCS7_HEAD.match(bytes(head[:128]))
+    return match.end() if match else None
+
+
+@dataclass(frozen=True)
+class PreparedDocument:
+    """Digests of the long string starting at `start` in a frame, computed while the frame arrived: a future of
+    {algorithm name: digest}, or of None when the string was not plain strict Base64 (then nothing is prepared)."""
+
+    start: int
+    digests: Future[dict[str, bytes] | None]
 
 #: Strings longer than this are cut out of the frame instead of going through json.loads.
 LONG_STRING = 64 * 1024
@@ -27,11 +53,13 @@ _MOST_STRINGS = 256
 class LongText:
     """A long JSON string of a large request, left where it is in the frame (plain ASCII, no escapes)."""
 
-    __slots__ = ("_end", "_frame", "_start", "_text")
+    __slots__ = ("_end", "_frame", "_start", "_text", "digests")
 
     def __init__(self, frame: bytes | bytearray, start: int, end: int) -> None:
         self._frame, self._start, self._end = frame, start, end
         self._text: str | None = None
+        #: The decoded string's digests, when they were computed as the frame arrived (see `PreparedDocument`).
+        self.digests: Future[dict[str, bytes] | None] | None = None
 
     def __len__(self) -> int:
         return self._end - self._start
@@ -50,16 +78,20 @@ class LongText:
         return self._text
 
 
-def load_request(frame: bytes | bytearray) -> Any:
+def load_request(frame: bytes | bytearray, prepared: PreparedDocument | None = None) -> Any:
     """The frame's JSON value. Raises ValueError (including UnicodeDecodeError) when it is not JSON in UTF-8.
 
-    Long strings may come back as `LongText` (see the module's docstring); `plain()` turns them into `str`."""
+    Long strings may come back as `LongText` (see the module's docstring); `plain()` turns them into `str`. The one
+    starting where `prepared` says carries its digests."""
     spans = _long_strings(frame)
     if not spans:
         return json.loads(frame.decode("utf-8"))
     values: list[str] | list[LongText]
     if frame.isascii():
         values = [LongText(frame, start, end) for start, end in spans]
+        for text in values:
+            if prepared is not None and text._start == prepared.start:
+                text.digests = prepared.digests
     else:
         try:
             view = memoryview(frame)

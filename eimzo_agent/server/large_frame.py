@@ -15,6 +15,8 @@ socket and the accounting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 try:  # the same C routine websockets' own parser uses; its pure-Python twin otherwise
     from websockets.speedups import apply_mask
 except ImportError:  # pragma: no cover - websockets built without its C extension
@@ -37,6 +39,8 @@ class LargeFrame:
         self.length = length
         self._mask = mask
         self.payload = bytearray()
+        #: Called with each unmasked piece and its offset in the payload (server/prehash.py reads along).
+        self.observer: Callable[[bytes, int], None] | None = None
 
     @classmethod
     def start(cls, data: bytes | memoryview, max_size: int) -> LargeFrame | None:
@@ -64,5 +68,8 @@ class LargeFrame:
         take = min(len(view), self.length - len(self.payload))
         offset = len(self.payload) % 4  # where in the 4-byte mask this chunk starts
         mask = self._mask[offset:] + self._mask[:offset]
-        self.payload += apply_mask(view[:take], mask)
+        chunk = apply_mask(view[:take], mask)
+        if self.observer is not None and chunk:
+            self.observer(chunk, len(self.payload))
+        self.payload += chunk
         return view[take:]

@@ -24,9 +24,11 @@ from eimzo_agent.agent import Agent
 from eimzo_agent.policy.limits import SiteLimiter
 from eimzo_agent.protocol.calls import CallContext
 from eimzo_agent.protocol.errors import Status
+from eimzo_agent.protocol.large_request import PreparedDocument
 from eimzo_agent.protocol.replies import encode_reply, encode_reply_parts, failure
 from eimzo_agent.server import http, peer
 from eimzo_agent.server.large_frame import HEADER_SIZE, LargeFrame
+from eimzo_agent.server.prehash import DocumentPrehash
 
 log = logging.getLogger(__name__)
 
@@ -234,11 +236,14 @@ class WebSocketSession:
         self.protocol = ServerProtocol(max_size=agent.config.max_frame_bytes, extensions=None)
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
-        self._pending: deque[bytes | bytearray] = deque()
+        #: Complete requests not yet answered, each with its document's digests when they were computed as it came.
+        self._pending: deque[tuple[bytes | bytearray, PreparedDocument | None]] = deque()
         #: Bytes handed to the protocol that it has not yet returned as frames (a frame still arriving).
         self._in_protocol = 0
         #: A large text frame being taken in by ourselves (server/large_frame.py), not by the protocol.
         self._large: LargeFrame | None = None
+        #: Its document hashed as it arrives, when it is a create_pkcs7 request (server/prehash.py).
+        self._prehash: DocumentPrehash | None = None
         #: Bytes of our own: fragments, queued requests and the request being answered.
         self._held = 0
         self._early_reply: bytes | None = None
@@ -275,6 +280,11 @@ class WebSocketSession:
             self.budget.give(self._in_protocol + self._held + self._large_bytes())
             self._in_protocol = self._held = 0
             self._large = None
+            if self._prehash is not None:
+                self._prehash.cancel()
+            for _, prepared in self._pending:
+                if prepared is not None:
+                    prepared.digests.cancel()
             self.agent.dispatcher.connection_closed(self.context)
 
     async def _run(self) -> None:
@@ -323,9 +333,9 @@ class WebSocketSession:
                     self._release(current)
                     current = 0
                 if handler is None and self._pending and protocol.state is State.OPEN:
-                    frame = self._pending.popleft()
+                    frame, prepared = self._pending.popleft()
                     current = len(frame)
-                    handler = asyncio.create_task(self._answer(frame))
+                    handler = asyncio.create_task(self._answer(frame, prepared))
                 if (read is None and not self._eof and not self._eof_sent and protocol.state is not State.CLOSED
                         and not self._reading_paused(handler is not None)):
                     read = asyncio.create_task(self.reader.read(READ_CHUNK))
@@ -377,31 +387,45 @@ class WebSocketSession:
                 if self._large is None:
                     return rest
                 self.budget.give(HEADER_SIZE)
+                self._large.observer = self._observe_large
                 rest = memoryview(rest)[HEADER_SIZE:]
             rest = self._large.feed(rest)
             if not self._large.complete:
                 return b""
             payload, self._large = self._large.payload, None
+            prehash, self._prehash = self._prehash, None
+            prepared = prehash.prepared() if prehash is not None else None
             self._held += len(payload)
             if self.protocol.state is State.OPEN:
-                self._queue_message(payload)
+                self._queue_message(payload, prepared)
             else:  # we closed meanwhile (idle): nothing more is answered
                 self._release(len(payload))
+                if prehash is not None:
+                    prehash.cancel()
         return rest
 
-    def _queue_message(self, data: bytes | bytearray) -> None:
+    def _observe_large(self, chunk: bytes, offset: int) -> None:
+        """Each unmasked piece of a large frame: a create_pkcs7 request's document is hashed as it comes."""
+        if offset == 0:
+            self._prehash = DocumentPrehash.begin(chunk, self.agent.document_digester, self.context.caller)
+        if self._prehash is not None:
+            self._prehash.observe(chunk, offset)
+
+    def _queue_message(self, data: bytes | bytearray, prepared: PreparedDocument | None = None) -> None:
         """A complete text message: the request to answer, or dropped (one request per socket unless
         keepConnection). Its bytes are already counted in `_held`."""
         if self.keep or (not self._answered and not self._pending):
-            self._pending.append(data)
+            self._pending.append((data, prepared))
         else:
             self._release(len(data))
+            if prepared is not None:
+                prepared.digests.cancel()
 
     def _release(self, count: int) -> None:
         self._held -= count
         self.budget.give(count)
 
-    async def _answer(self, frame: bytes | bytearray) -> list[str]:
+    async def _answer(self, frame: bytes | bytearray, prepared: PreparedDocument | None = None) -> list[str]:
         site = self.context.caller.limit_key
         if self.limiter is not None and not self.limiter.try_start(site):
             log.warning("rate limit: refused a request from %s", self.context.caller.label)
@@ -410,7 +434,7 @@ class WebSocketSession:
         try:
             # The frame's bytes as they came: the dispatcher decodes them (a large one in a worker thread, without
             # copying the document more than once); bad UTF-8 gets E-IMZO's "not a valid request".
-            return await self.agent.dispatcher.answer(frame, self.context)
+            return await self.agent.dispatcher.answer(frame, self.context, prepared)
         finally:
             if self.limiter is not None:
                 self.limiter.finish(site)
