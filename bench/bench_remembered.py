@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from agent_harness import PASSWORD, make_askpass, mint, start_agent
 from lean_client import call as lean_call
-from timing import isolate_home, measure, print_table
+from lean_client import call_timed
+from timing import isolate_home, measure, measure_reported, print_table
 
 
 def main() -> int:
@@ -47,7 +48,9 @@ def main() -> int:
             version = json.dumps({"name": "version"})
             rows = [("round trip: new socket + version", *measure(lambda: agent.call("version"), args.calls)),
                     ("  the same, lean client", *measure(lambda: lean_call(agent.port, agent.origin, version),
-                                                        args.calls))]
+                                                        args.calls)),
+                    ("  lean client, to the reply", *measure_reported(
+                        lambda: call_timed(agent.port, agent.origin, version)[1], args.calls))]
             entries = agent.call("list_all_certificates", plugin="pfx")["certificates"]
             document = base64.b64encode(bytes(range(256)) * 4).decode()  # 1 KB
             for label, pfx in keys.items():
@@ -67,6 +70,13 @@ def main() -> int:
                     assert json.loads(lean_call(agent.port, agent.origin, request))["success"]
 
                 rows.append(("  the same, lean client", *measure(sign_lean, args.calls)))
+
+                def sign_to_reply(request: str = request) -> float:
+                    reply, seconds = call_timed(agent.port, agent.origin, request)
+                    assert json.loads(reply)["success"]
+                    return seconds
+
+                rows.append(("  lean client, to the reply", *measure_reported(sign_to_reply, args.calls)))
                 again = len([q for q in askpass.questions() if q.startswith("password")])
                 assert again == asked, "the agent asked again: the remembered key was not used"
         finally:

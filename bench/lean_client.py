@@ -9,6 +9,7 @@ same library, so the figures it gives are the agent's plus what any lean client 
 from __future__ import annotations
 
 import socket
+import time
 
 from websockets.client import ClientProtocol
 from websockets.frames import Opcode
@@ -21,6 +22,16 @@ from websockets.uri import parse_uri
 def call(port: int, origin: str | None, request: str, timeout: float = 60) -> str:
     """One E-IMZO request on a new connection, as e-imzo.js makes it: handshake, request, reply, the agent's close
     answered, until the agent ends the TCP connection. Returns the reply text."""
+    return call_timed(port, origin, request, timeout)[0]
+
+
+def call_timed(port: int, origin: str | None, request: str, timeout: float = 60) -> tuple[str, float]:
+    """`call`, and the seconds from opening the connection to having the whole reply: what a page waits for
+    (e-imzo.js hands the reply to its callback in `onmessage`; the close that follows does not delay it). The
+    close is still completed before this returns, so a loop of calls never overlaps one call's close with the
+    next call."""
+    start = time.perf_counter()
+    replied = 0.0
     protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/service/cryptapi"),
                               origin=Origin(origin) if origin else None, max_size=None)
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -39,6 +50,7 @@ def call(port: int, origin: str | None, request: str, timeout: float = 60) -> st
                     parts.append(event.data)
                     if event.fin:
                         reply = b"".join(parts).decode()
+                        replied = time.perf_counter() - start
             if protocol.state is State.OPEN and not sent:
                 protocol.send_text(request.encode())
                 sent = True
@@ -48,7 +60,7 @@ def call(port: int, origin: str | None, request: str, timeout: float = 60) -> st
                 protocol.receive_eof()
                 if reply is None:
                     raise ConnectionError("the agent closed the connection without a reply")
-                return reply
+                return reply, replied
             protocol.receive_data(data)
 
 
