@@ -3,29 +3,37 @@
 The digester against hashlib and our O'zDSt hash over random pieces; what makes it give up; the request parser handing
 the digests to the right string; and a real agent over a real WebSocket: large documents sent the way e-imzo.js and
 our client write requests are hashed as they arrive (the agent's debug log says so) and their signatures check out
-with independent code (gostcrypto for O'zDSt, OpenSSL for RSA), as do requests the digester must not be used for.
+with independent code (gostcrypto for O'zDSt, OpenSSL for RSA), as do requests the digester must not be used for;
+and the attached reply laid out ahead of the digest (the hash still running) against the same independent check.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
 import os
 import random
 import subprocess
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from agent_harness import PASSWORD, AgentProcess, make_askpass, mint, start_agent
 from asn1crypto import cms as asn1_cms
+from asn1crypto import x509 as asn1_x509
 from test_ozdst_e2e import signature_is_valid, signers_of
 
 from eimzo_agent.crypto.base64_digests import Base64Digests
 from eimzo_agent.crypto.gost94 import gost94_digest
+from eimzo_agent.crypto.ozdst_keys import OzdstPrivateKey, OzdstSigner
+from eimzo_agent.dev.ozdst_ca import ensure_ozdst_ca, issue_certificate
+from eimzo_agent.plugins import pkcs7
 from eimzo_agent.protocol.large_request import LongText, PreparedDocument, document_start, load_request
 
 MIB = 1024 * 1024
@@ -178,11 +186,12 @@ def test_requests_the_digester_gives_up_on_are_signed_as_before(setup: Setup) ->
     assert hashed_count(setup) == before
 
 
-def test_an_rsa_signature_uses_the_sha256_computed_as_it_arrived(setup: Setup) -> None:
+def test_an_rsa_signature_hashes_its_document_itself(setup: Setup) -> None:
+    """The digester makes the O'zDSt hash only: an RSA key's SHA-256 is not among the prepared digests."""
     document = os.urandom(3 * MIB // 2)
     before = hashed_count(setup)
     cms_der = sign(setup, compact(base64.b64encode(document).decode(), setup.key_ids["rsa"], "yes"))
-    assert hashed_count(setup) == before + 1
+    assert hashed_count(setup) == before
     signature, content = setup.tmp / "rsa.p7s", setup.tmp / "document.bin"
     signature.write_bytes(cms_der)
     content.write_bytes(document)
@@ -193,3 +202,68 @@ def test_an_rsa_signature_uses_the_sha256_computed_as_it_arrived(setup: Setup) -
     attributes = asn1_cms.ContentInfo.load(cms_der)["content"]["signer_infos"][0]["signed_attrs"]
     digest = next(a["values"][0].native for a in attributes if a["type"].native == "message_digest")
     assert digest == hashlib.sha256(document).digest()
+
+
+# --- the reply made ahead while the hash runs (plugins/pkcs7.py) ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ozdst_signer(tmp_path_factory: pytest.TempPathFactory) -> OzdstSigner:
+    ca = ensure_ozdst_ca(tmp_path_factory.mktemp("ozdst-ca"))
+    key = OzdstPrivateKey.generate()
+    now = datetime.now(UTC)
+    name = asn1_x509.Name.build({"common_name": "OZDST SINOV", "country_name": "UZ"})
+    return OzdstSigner(key, issue_certificate(ca, key.public_key(), name, now - timedelta(minutes=5),
+                                              now + timedelta(days=30)), (ca.certificate,))
+
+
+def run_sign_large(content: bytes, signer: OzdstSigner, digest: bytes | None, delay: float = 0.2,
+                   detached: bool = False) -> tuple[bytes, str]:
+    """pkcs7._sign_large with the digest arriving `delay` seconds later from another thread, as from the prehash."""
+    future: Future[dict[str, bytes] | None] = Future()
+    timer = threading.Timer(delay, lambda: future.set_result({"gost94": digest} if digest is not None else None))
+    timer.start()
+    try:
+        reply, journal_sha256 = asyncio.run(pkcs7._sign_large(content, signer, detached, future))
+    finally:
+        timer.join()
+    value = reply["pkcs7_64"]  # Base64Pieces for an attached signature, a small Base64Text for a detached one
+    return base64.b64decode(value if isinstance(value, str) else value.text()), journal_sha256
+
+
+@pytest.mark.parametrize("size", [3 * MIB, 3 * MIB + 1, 3 * MIB + 2])  # each alignment of the document's Base64
+def test_the_reply_made_ahead_of_the_digest_is_the_signature(ozdst_signer: OzdstSigner, size: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    content = os.urandom(size)
+    made_ahead = []
+    real = pkcs7._reply_ahead
+    monkeypatch.setattr(pkcs7, "_reply_ahead", lambda *args: made_ahead.append(1) or real(*args))
+    cms_der, journal_sha256 = run_sign_large(content, ozdst_signer, gost94_digest(content))
+    assert made_ahead == [1]
+    assert journal_sha256 == hashlib.sha256(content).hexdigest()
+    assert_ozdst_valid(cms_der, content, detached=False)
+    asn1_cms.ContentInfo.load(cms_der, strict=True)  # nothing left over after the DER
+
+
+def test_without_a_prepared_digest_the_reply_made_ahead_still_holds(ozdst_signer: OzdstSigner) -> None:
+    content = os.urandom(2 * MIB)
+    cms_der, _ = run_sign_large(content, ozdst_signer, None)  # the digester gave up: the content is hashed here
+    assert_ozdst_valid(cms_der, content, detached=False)
+
+
+def test_a_layout_not_foreseen_is_encoded_again(ozdst_signer: OzdstSigner, monkeypatch: pytest.MonkeyPatch) -> None:
+    content = os.urandom(2 * MIB)
+    real = pkcs7._reply_ahead
+
+    def wrong_prefix(*args: object) -> pkcs7._ReplyAhead:
+        ahead = real(*args)  # type: ignore[arg-type]
+        return pkcs7._ReplyAhead(ahead.signing_time, ahead.prefix + b"x", ahead.pieces[:1], ahead.carry)
+
+    monkeypatch.setattr(pkcs7, "_reply_ahead", wrong_prefix)
+    cms_der, _ = run_sign_large(content, ozdst_signer, gost94_digest(content))
+    assert_ozdst_valid(cms_der, content, detached=False)
+
+
+def test_a_detached_signature_waits_for_the_digest(ozdst_signer: OzdstSigner) -> None:
+    content = os.urandom(2 * MIB)
+    cms_der, _ = run_sign_large(content, ozdst_signer, gost94_digest(content), detached=True)
+    assert_ozdst_valid(cms_der, content, detached=True)

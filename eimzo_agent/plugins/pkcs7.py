@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from eimzo_agent.crypto import cms
-from eimzo_agent.crypto.ozdst_keys import OZDST, OZMST
+from eimzo_agent.crypto.ozdst_keys import OZDST, OZMST, OzdstSigner
 from eimzo_agent.crypto.signer import Signer
 from eimzo_agent.keys.sessions import KeySessions, LoadedKey
 from eimzo_agent.plugins.hardware import TokenService, is_token_key
@@ -57,13 +60,21 @@ def _sign_to_reply(content: bytes, signer: Signer, detached: bool,
                                    message_digest=message_digest))
 
 
+def _sha256_hex(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _profile(signer: Signer) -> cms.AttributeMode:
+    """Which signed attributes a signer's CMS carries: O'zDSt signers say "eimzo" (E-IMZO's three), others CAdES."""
+    return signer.cms_profile
+
+
 #: The digests a document may arrive with (crypto/base64_digests.py), by the signer's digest algorithm.
 _PREPARED_DIGESTS = {"2.16.840.1.101.3.4.2.1": "sha256", OZDST.digest_oid: "gost94", OZMST.digest_oid: "gost94"}
 
 
-async def _prepared_digests(value: str | LongText) -> dict[str, bytes]:
+async def _prepared_digests(future: Future[dict[str, bytes] | None] | None) -> dict[str, bytes]:
     """The digests computed while the request arrived (server/prehash.py), or {} when there are none."""
-    future = value.digests if isinstance(value, LongText) else None
     if future is None:
         return {}
     try:
@@ -74,13 +85,73 @@ async def _prepared_digests(value: str | LongText) -> dict[str, bytes]:
         raise
 
 
-def _sha256_hex(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
+@dataclass(frozen=True)
+class _ReplyAhead:
+    """The reply of an attached signature made up to the signature's own part, while the hash still runs."""
+
+    signing_time: datetime
+    prefix: bytes  # the CMS before the document
+    pieces: list[str]  # the Base64 of the prefix and the document, in whole groups of three bytes
+    carry: bytes  # the 0-2 bytes of the document left for the next group
 
 
-def _profile(signer: Signer) -> cms.AttributeMode:
-    """Which signed attributes a signer's CMS carries: O'zDSt signers say "eimzo" (E-IMZO's three), others CAdES."""
-    return signer.cms_profile
+class _DrySignature:
+    """The signer, except that `sign` gives zeros of an O'zDSt signature's length: for a CMS laid out ahead of its
+    digest, whose signature is never computed, used or sent."""
+
+    def __init__(self, signer: Signer) -> None:
+        self._signer = signer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._signer, name)
+
+    def sign(self, message: bytes) -> bytes:
+        return bytes(64)
+
+
+def _reply_ahead(content: bytes, signer: Signer, signing_time: datetime) -> _ReplyAhead:
+    """Everything of the reply that does not depend on the digest: the CMS before the signer's part has the same
+    bytes whatever the digest and signature, since an O'zDSt signature's parts all have fixed lengths."""
+    dry = cms.create_pkcs7(content, _DrySignature(signer), detached=False, signing_time=signing_time,
+                           signed_attributes=_profile(signer), message_digest=bytes(32))
+    prefix = dry.cms_parts[0]
+    pieces, carry = base64data.encode_pieces_open([prefix, content])
+    return _ReplyAhead(signing_time, prefix, pieces, carry)
+
+
+def _finish_reply(content: bytes, signer: Signer, digest: bytes | None, ahead: _ReplyAhead) -> dict[str, Any]:
+    result = cms.create_pkcs7(content, signer, detached=False, signing_time=ahead.signing_time,
+                              signed_attributes=_profile(signer), message_digest=digest)
+    if len(result.cms_parts) != 3 or result.cms_parts[0] != ahead.prefix:
+        log.warning("create_pkcs7: the CMS laid out ahead did not match; encoding it again")
+        return _reply(result)
+    return {
+        "pkcs7_64": base64data.close_pieces(ahead.pieces, ahead.carry, result.cms_parts[2]),
+        "signer_serial_number": result.signer_serial_hex,
+        "signature_hex": result.signature.hex(),
+    }
+
+
+async def _sign_large(content: bytes, signer: Signer, detached: bool,
+                      prepared: Future[dict[str, bytes] | None] | None) -> tuple[dict[str, Any], str]:
+    """A large document's signature and the journal's SHA-256 of it (hex).
+
+    The O'zDSt hash may still be running, started as the request arrived (server/prehash.py). Meanwhile the
+    journal's SHA-256 runs on the other core and, for an attached O'zDSt signature, the reply's Base64 up to the
+    signer's part is made, so that once the digest is there only the small signer part is left to do."""
+    journal_hash = asyncio.ensure_future(asyncio.to_thread(_sha256_hex, content))
+    ahead = None
+    if prepared is not None and not prepared.done() and not detached and isinstance(signer, OzdstSigner):
+        ahead = await asyncio.to_thread(_reply_ahead, content, signer, datetime.now(UTC))
+    digest = (await _prepared_digests(prepared)).get(
+        _PREPARED_DIGESTS.get(signer.digest_algorithm["algorithm"].dotted, ""))
+    if digest is not None:
+        log.debug("create_pkcs7: the document was hashed as it arrived")
+    if ahead is not None:
+        reply = await asyncio.to_thread(_finish_reply, content, signer, digest, ahead)
+    else:
+        reply = await asyncio.to_thread(_sign_to_reply, content, signer, detached, digest)
+    return reply, await journal_hash
 
 
 class Pkcs7Plugin:
@@ -144,20 +215,8 @@ class Pkcs7Plugin:
                 reply = _sign_to_reply(content, opened.signer, detached)
                 note.content_sha256 = _sha256_hex(content)
             else:
-                prepared = await _prepared_digests(document_64)
-                signer = opened.signer
-                digest = prepared.get(_PREPARED_DIGESTS.get(signer.digest_algorithm["algorithm"].dotted, ""))
-                if digest is not None:
-                    log.debug("create_pkcs7: the document was hashed as it arrived")
-                if "sha256" in prepared:
-                    note.content_sha256 = prepared["sha256"].hex()
-                    reply = await asyncio.to_thread(_sign_to_reply, content, signer, detached, digest)
-                else:
-                    # The journal's SHA-256 on the other core while the signature's own hash runs (both let go of
-                    # the GIL): a 10 MB document's 6 ms are no longer added after the signature.
-                    journal_hash = asyncio.ensure_future(asyncio.to_thread(_sha256_hex, content))
-                    reply = await asyncio.to_thread(_sign_to_reply, content, signer, detached, digest)
-                    note.content_sha256 = await journal_hash
+                prepared = document_64.digests if isinstance(document_64, LongText) else None
+                reply, note.content_sha256 = await _sign_large(content, opened.signer, detached, prepared)
         return reply
 
     async def append_pkcs7_attached(self, call: Call) -> dict[str, Any]:

@@ -72,8 +72,18 @@ def encode_pieces(parts: Sequence[bytes], piece_bytes: int = PIECE_BYTES) -> Bas
     of ≈ 7 ms plus a copy of ≈ 7 ms, all holding the GIL). `piece_bytes` must be a multiple of 3."""
     if sum(len(part) for part in parts) <= piece_bytes:
         return encode(b"".join(parts))
+    pieces, carry = encode_pieces_open(parts, piece_bytes)  # carry: 0-2 bytes short of a whole group of three
+    if carry:
+        pieces.append(_encode_text(carry))
+    return Base64Pieces(pieces)
+
+
+def encode_pieces_open(parts: Sequence[bytes], piece_bytes: int = PIECE_BYTES) -> tuple[list[str], bytes]:
+    """`encode_pieces` of a value whose end is not known yet: the Base64 pieces of `parts` as far as whole groups of
+    three bytes go, and the 0-2 bytes left over, which belong to the first group of what follows (see
+    `close_pieces`)."""
     pieces: list[str] = []
-    carry = b""  # 0-2 bytes of the previous part, waiting for a whole group of three
+    carry = b""
     for part in parts:
         view = memoryview(part)
         if carry:
@@ -87,9 +97,12 @@ def encode_pieces(parts: Sequence[bytes], piece_bytes: int = PIECE_BYTES) -> Bas
         for start in range(0, whole, piece_bytes):
             pieces.append(_encode_text(view[start:min(start + piece_bytes, whole)]))
         carry = bytes(view[whole:])
-    if carry:
-        pieces.append(_encode_text(carry))
-    return Base64Pieces(pieces)
+    return pieces, carry
+
+
+def close_pieces(pieces: list[str], carry: bytes, rest: bytes) -> Base64Pieces:
+    """The value `encode_pieces_open` began, now that its end `rest` is known."""
+    return Base64Pieces([*pieces, _encode_text(carry + rest)])
 
 
 def _encode_text(data: bytes | memoryview) -> str:
