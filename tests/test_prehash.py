@@ -29,12 +29,14 @@ from asn1crypto import cms as asn1_cms
 from asn1crypto import x509 as asn1_x509
 from test_ozdst_e2e import signature_is_valid, signers_of
 
+from eimzo_agent.caller import Caller
 from eimzo_agent.crypto.base64_digests import Base64Digests
 from eimzo_agent.crypto.gost94 import gost94_digest
 from eimzo_agent.crypto.ozdst_keys import OzdstPrivateKey, OzdstSigner
 from eimzo_agent.dev.ozdst_ca import ensure_ozdst_ca, issue_certificate
 from eimzo_agent.plugins import pkcs7
 from eimzo_agent.protocol.large_request import LongText, PreparedDocument, document_start, load_request
+from eimzo_agent.server import prehash
 
 MIB = 1024 * 1024
 HASHED = "create_pkcs7: the document was hashed as it arrived"
@@ -267,3 +269,57 @@ def test_a_detached_signature_waits_for_the_digest(ozdst_signer: OzdstSigner) ->
     content = os.urandom(2 * MIB)
     cms_der, _ = run_sign_large(content, ozdst_signer, gost94_digest(content), detached=True)
     assert_ozdst_valid(cms_der, content, detached=True)
+
+
+# --- the session's side: pieces handed to the worker (server/prehash.py) -------------------------------------------
+
+def request_chunks(document: bytes, size: int) -> list[bytes]:
+    frame = compact(base64.b64encode(document).decode(), "k", "no").encode()
+    return [frame[i:i + size] for i in range(0, len(frame), size)]
+
+
+def feed_all(chunks: list[bytes]) -> prehash.DocumentPrehash | None:
+    caller = Caller.from_origin("https://soliq.uz")
+    started = prehash.DocumentPrehash.begin(chunks[0], lambda _: Base64Digests(("gost94",)), caller)
+    offset = 0
+    for chunk in chunks:
+        if started is not None:
+            started.observe(chunk, offset)
+        offset += len(chunk)
+    return started
+
+
+def test_the_worker_hashes_the_document_in_order() -> None:
+    document = os.urandom(MIB)
+    started = feed_all(request_chunks(document, 4096 + 3))
+    assert started is not None
+    prepared = started.prepared()
+    assert prepared is not None
+    assert prepared.digests.result(timeout=30) == {"gost94": gost94_digest(document)}
+    assert prehash.queued_bytes() == 0
+
+
+def test_no_digester_no_work() -> None:
+    chunks = request_chunks(os.urandom(1000), 512)
+    assert prehash.DocumentPrehash.begin(chunks[0], lambda _: None, Caller.from_origin("https://soliq.uz")) is None
+    assert feed_all([b'{"name":"version","arguments":[]}']) is None
+
+
+def test_a_worker_too_far_behind_gives_the_document_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prehash, "MAX_QUEUED_BYTES", 256 * 1024)
+    release = threading.Event()
+    blocker = prehash._submit(release.wait, 30)  # the worker is busy: pieces pile up in its queue
+    try:
+        started = feed_all(request_chunks(os.urandom(MIB), 64 * 1024))
+        assert started is not None and started.prepared() is None  # given up once the queue was full
+        assert 0 < prehash.queued_bytes() <= 256 * 1024
+    finally:
+        release.set()
+        blocker.result(timeout=30)
+    prehash._submit(lambda: None).result(timeout=30)  # everything queued before has been skipped through
+    assert prehash.queued_bytes() == 0
+    monkeypatch.setattr(prehash, "MAX_QUEUED_BYTES", 4 * MIB)
+    document = os.urandom(MIB)  # with room for it, the next document is hashed ahead
+    started = feed_all(request_chunks(document, 64 * 1024))
+    assert started is not None and started.prepared() is not None
+    assert started.prepared().digests.result(timeout=30) == {"gost94": gost94_digest(document)}  # type: ignore[union-attr]

@@ -9,7 +9,8 @@ Speculative, so cheap to be wrong: only a frame that starts like a create_pkcs7 
 (`protocol.large_request.document_start`), only when the agent says the caller could sign (it gives the digester),
 and the result is only a hint — a digest is used only for the very string the request's parser finds there, and
 a digester that sees anything but strict Base64 gives nothing. One worker thread serves every connection, so the
-pieces of one document are hashed in order and a burst of large uploads cannot take more than one core.
+pieces of one document are hashed in order and a burst of large uploads cannot take more than one core; the pieces
+waiting for it are bounded (`MAX_QUEUED_BYTES`), past which a document is simply not hashed ahead.
 """
 
 from __future__ import annotations
@@ -34,8 +35,35 @@ class Digester(Protocol):
 
 DigesterFactory = Callable[[Caller], Digester | None]
 
+#: Bytes of documents waiting in the worker's queue, all connections together, beyond which a document is not hashed
+#: ahead (its request is then answered the ordinary way): the pieces are copies of the frames' bytes, so without a
+#: bound a burst of large uploads faster than the hash could hold as much again as the frames themselves.
+MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
 _worker: ThreadPoolExecutor | None = None
 _worker_lock = threading.Lock()
+_queued = 0  # bytes submitted to the worker and not yet fed; changed under _queued_lock
+_queued_lock = threading.Lock()
+
+
+def queued_bytes() -> int:
+    """Bytes of documents waiting for the worker now (tests)."""
+    return _queued
+
+
+def _take_queue(count: int) -> bool:
+    global _queued
+    with _queued_lock:
+        if _queued + count > MAX_QUEUED_BYTES:
+            return False
+        _queued += count
+        return True
+
+
+def _give_queue(count: int) -> None:
+    global _queued
+    with _queued_lock:
+        _queued -= count
 
 
 def _submit(fn: Callable[..., T], *args: object) -> Future[T]:
@@ -75,23 +103,32 @@ class DocumentPrehash:
         if begin >= len(chunk):
             return
         end = chunk.find(b'"', begin)  # Base64 has no quotes: the first one ends the string
-        view = memoryview(chunk)
-        _submit(self._feed, view[begin:end if end >= 0 else len(chunk)])
+        piece = memoryview(chunk)[begin:end if end >= 0 else len(chunk)]
+        if not _take_queue(len(piece)):
+            self.cancel()  # the worker is too far behind: this document is hashed when it is signed
+            return
+        _submit(self._feed, piece)
         if end >= 0:
             self._ended = True
             self._future = _submit(self._finish)
 
     def prepared(self) -> PreparedDocument | None:
-        """What the request's parser needs to hand the digests on; None when the document's end was not seen."""
-        return PreparedDocument(self.start, self._future) if self._future is not None else None
+        """What the request's parser needs to hand the digests on; None when the document's end was not seen or the
+        work was given up."""
+        if self._future is None or self._cancelled:
+            return None
+        return PreparedDocument(self.start, self._future)
 
     def cancel(self) -> None:
         """The frame will not be answered (the page went away): pieces still queued are skipped."""
         self._cancelled = True
 
     def _feed(self, piece: memoryview) -> None:
-        if not self._cancelled:
-            self._digester.feed(piece)
+        try:
+            if not self._cancelled:
+                self._digester.feed(piece)
+        finally:
+            _give_queue(len(piece))
 
     def _finish(self) -> dict[str, bytes] | None:
         return None if self._cancelled else self._digester.finish()
