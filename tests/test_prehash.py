@@ -30,6 +30,7 @@ from asn1crypto import x509 as asn1_x509
 from test_ozdst_e2e import signature_is_valid, signers_of
 
 from eimzo_agent.caller import Caller
+from eimzo_agent.crypto import cms
 from eimzo_agent.crypto.base64_digests import Base64Digests
 from eimzo_agent.crypto.gost94 import gost94_digest
 from eimzo_agent.crypto.ozdst_keys import OzdstPrivateKey, OzdstSigner
@@ -244,6 +245,16 @@ def test_the_reply_made_ahead_of_the_digest_is_the_signature(ozdst_signer: Ozdst
     assert journal_sha256 == hashlib.sha256(content).hexdigest()
     assert_ozdst_valid(cms_der, content, detached=False)
     asn1_cms.ContentInfo.load(cms_der, strict=True)  # nothing left over after the DER
+
+
+def test_the_prefix_laid_out_ahead_is_the_real_one(ozdst_signer: OzdstSigner) -> None:
+    """cms.attached_prefix against the CMS really made: otherwise the reply made ahead would silently be redone."""
+    content = os.urandom(300_001)
+    moment = datetime.now(UTC)
+    prefix = cms.attached_prefix(content, ozdst_signer, signing_time=moment, signed_attributes="eimzo",
+                                 digest_size=32, signature_size=64)
+    real = cms.create_pkcs7(content, ozdst_signer, detached=False, signing_time=moment, signed_attributes="eimzo")
+    assert real.cms_parts[0] == prefix
 
 
 def test_without_a_prepared_digest_the_reply_made_ahead_still_holds(ozdst_signer: OzdstSigner) -> None:

@@ -155,18 +155,35 @@ def create_detached_pkcs7_from_digest(
                         signed_attributes=signed_attributes)
 
 
-class _PresetDigest:
-    """A signer whose messageDigest is already known: everything else is the wrapped signer's."""
+def attached_prefix(content: bytes, signer: Signer, *, signing_time: datetime, signed_attributes: AttributeMode,
+                    digest_size: int, signature_size: int) -> bytes:
+    """What `create_pkcs7(content, signer, detached=False, ...)` with this signing time writes before the content,
+    known before the content's digest: those bytes depend only on lengths, so they hold for any digest of
+    `digest_size` bytes and any signature of `signature_size` (every signature of an O'zDSt key has 64 bytes; an
+    ECDSA signature's length varies, so a caller relying on this compares it with the real CMS's first part).
+    No signature is made."""
+    stand_in = _PresetDigest(signer, bytes(digest_size), placeholder_signature=bytes(signature_size))
+    return create_pkcs7(content, stand_in, detached=False, signing_time=signing_time,
+                        signed_attributes=signed_attributes).cms_parts[0]
 
-    def __init__(self, signer: Signer, message_digest: bytes) -> None:
+
+class _PresetDigest:
+    """A signer whose messageDigest is already known, and for `attached_prefix` whose signature is a placeholder:
+    everything else is the wrapped signer's."""
+
+    def __init__(self, signer: Signer, message_digest: bytes, placeholder_signature: bytes | None = None) -> None:
         self._signer = signer
         self._digest = message_digest
+        self._placeholder = placeholder_signature
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._signer, name)
 
     def digest(self, data: bytes) -> bytes:
         return self._digest
+
+    def sign(self, message: bytes) -> bytes:
+        return self._placeholder if self._placeholder is not None else self._signer.sign(message)
 
 
 def create_signed_data(content: bytes, content_type: str, signer: Signer, *, include_certificates: bool = True,

@@ -112,7 +112,7 @@ _Affine = tuple[int, int]
 _INFINITY: _Jacobian = (1, 1, 0)
 
 _BLIND_BITS = 64  # size of the random multiple of q added to secret scalars
-_FIXED_WINDOW = 6  # signed digits in (-32, 32]: 32 table points per window
+_FIXED_WINDOW = 6  # signed digits in (-32, 32]: 32 table points per window, the rows _ozdst_ec.c reads
 _WNAF_WIDTH = 5  # odd multiples 1P..15P for a variable point
 
 
@@ -284,7 +284,7 @@ def _mul_base(curve: Curve, k: int) -> _Jacobian:
     digits = _signed_window_digits(k, _FIXED_WINDOW)
     if len(digits) > len(table):  # larger than any blinded scalar we make: take the generic (slower) path
         return _mul_point(curve, (curve.gx, curve.gy), k)
-    if _ec is not None and len(table[0]) == 1 << (_FIXED_WINDOW - 1):
+    if _ec is not None:
         header, body = _packed_table(curve)
         out = _ec.fixed_base_sum(header, body, bytes(d & 0xFF for d in digits))
         return (int.from_bytes(out[:32], "little"), int.from_bytes(out[32:64], "little"),

@@ -69,8 +69,9 @@ def _profile(signer: Signer) -> cms.AttributeMode:
     return signer.cms_profile
 
 
-#: The digests a document may arrive with (crypto/base64_digests.py), by the signer's digest algorithm.
-_PREPARED_DIGESTS = {"2.16.840.1.101.3.4.2.1": "sha256", OZDST.digest_oid: "gost94", OZMST.digest_oid: "gost94"}
+#: The digests a document may arrive with (agent.document_digester: the O'zDSt hash), by the signer's digest
+#: algorithm.
+_PREPARED_DIGESTS = {OZDST.digest_oid: "gost94", OZMST.digest_oid: "gost94"}
 
 
 async def _prepared_digests(future: Future[dict[str, bytes] | None] | None) -> dict[str, bytes]:
@@ -95,26 +96,10 @@ class _ReplyAhead:
     carry: bytes  # the 0-2 bytes of the document left for the next group
 
 
-class _DrySignature:
-    """The signer, except that `sign` gives zeros of an O'zDSt signature's length: for a CMS laid out ahead of its
-    digest, whose signature is never computed, used or sent."""
-
-    def __init__(self, signer: Signer) -> None:
-        self._signer = signer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._signer, name)
-
-    def sign(self, message: bytes) -> bytes:
-        return bytes(64)
-
-
 def _reply_ahead(content: bytes, signer: Signer, signing_time: datetime) -> _ReplyAhead:
-    """Everything of the reply that does not depend on the digest: the CMS before the signer's part has the same
-    bytes whatever the digest and signature, since an O'zDSt signature's parts all have fixed lengths."""
-    dry = cms.create_pkcs7(content, _DrySignature(signer), detached=False, signing_time=signing_time,
-                           signed_attributes=_profile(signer), message_digest=bytes(32))
-    prefix = dry.cms_parts[0]
+    """Everything of an O'zDSt signer's reply that does not depend on the digest (32 bytes) and the signature (64)."""
+    prefix = cms.attached_prefix(content, signer, signing_time=signing_time, signed_attributes=_profile(signer),
+                                 digest_size=32, signature_size=64)
     pieces, carry = base64data.encode_pieces_open([prefix, content])
     return _ReplyAhead(signing_time, prefix, pieces, carry)
 

@@ -89,9 +89,10 @@ def load_request(frame: bytes | bytearray, prepared: PreparedDocument | None = N
     values: list[str] | list[LongText]
     if frame.isascii():
         values = [LongText(frame, start, end) for start, end in spans]
-        for text in values:
-            if prepared is not None and text._start == prepared.start:
-                text.digests = prepared.digests
+        if prepared is not None:
+            for text in values:
+                if text._start == prepared.start:
+                    text.digests = prepared.digests
     else:
         try:
             view = memoryview(frame)
