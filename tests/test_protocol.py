@@ -303,6 +303,50 @@ def test_long_strings_of_an_ascii_frame_stay_in_the_frame_until_asked_for() -> N
     assert load_request(frame_uz)["arguments"][0] == LONG
 
 
+def _create_pkcs7_call(frame: bytes | bytearray) -> Call:
+    request = load_request(frame)
+    function = PluginFunction("pkcs7", "create_pkcs7", _echo,
+                              (Argument("data_64"), Argument("id"), Argument("detached", optional=True)))
+    return Call(function, request["arguments"], CallContext.from_origin(None), "en")
+
+
+def test_a_decoded_documents_frame_is_freed_before_the_reply() -> None:
+    """`Call.release_long_arg` (plugins/pkcs7.py, once the document is decoded): the 13.6 MB frame of a 10 MB
+    document goes at once, not after the signature's reply."""
+    frame = bytearray(json.dumps({"name": "create_pkcs7", "arguments": [LONG, "key", "no"]}).encode())
+    call = _create_pkcs7_call(frame)
+    document = call.long_arg("data_64")
+    assert isinstance(document, LongText)
+    assert bytes(document.view()) == LONG.encode()  # the plugin's view is gone once decoded
+    assert call.release_long_arg("data_64") is True
+    assert len(frame) == 0  # emptied in place: every holder of the frame sees its memory gone
+    assert call.arg("id") == "key" and call.arg("detached") == "no"  # short arguments were copied out at parsing
+    with pytest.raises(ValueError, match="released"):
+        document.view()
+    assert call.release_long_arg("data_64") is False  # once
+
+
+def test_a_frame_is_kept_while_anything_still_reads_it() -> None:
+    # Another long argument not yet read: the frame stays until it is (then it can go).
+    frame = bytearray(json.dumps({"name": "create_pkcs7", "arguments": [LONG, LONG[:-4] + "QUJE", "no"]}).encode())
+    call = _create_pkcs7_call(frame)
+    assert call.release_long_arg("data_64") is False and len(frame) > 0
+    assert call.arg("id") == LONG[:-4] + "QUJE"  # read (made a str): nothing else needs the frame now
+    assert call.release_long_arg("data_64") is True and len(frame) == 0
+    # A view of the frame still alive: released only as far as this text goes; the frame goes with the request.
+    frame = bytearray(json.dumps({"name": "create_pkcs7", "arguments": [LONG, "key"]}).encode())
+    call = _create_pkcs7_call(frame)
+    held = call.long_arg("data_64").view()  # type: ignore[union-attr]
+    assert call.release_long_arg("data_64") is False and len(frame) > 0 and bytes(held[:4]) == b"QUJD"
+    held.release()
+    # Immutable bytes (a frame websockets parsed): nothing to free early.
+    call = _create_pkcs7_call(json.dumps({"name": "create_pkcs7", "arguments": [LONG, "key"]}).encode())
+    assert call.release_long_arg("data_64") is False
+    # A short document is a str: nothing to release.
+    call = _create_pkcs7_call(json.dumps({"name": "create_pkcs7", "arguments": ["QUJD", "key"]}).encode())
+    assert call.release_long_arg("data_64") is False
+
+
 async def _echo(call: Call) -> dict[str, Any]:
     return {}
 

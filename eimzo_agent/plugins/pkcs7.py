@@ -185,8 +185,13 @@ class Pkcs7Plugin:
 
     async def create_pkcs7(self, call: Call) -> dict[str, Any]:
         document_64 = call.long_arg("data_64")
-        content = await decode_document(document_64, "data_64")  # no 13 MB str for 10 MB
         detached = call.arg("detached").strip().lower() == "yes"
+        call.arg("id")  # read now (made a str if long): the request's frame may be gone once the document is decoded
+        content = await decode_document(document_64, "data_64")  # no 13 MB str for 10 MB
+        prepared = document_64.digests if isinstance(document_64, LongText) else None
+        # The Base64 is not needed any more: a large request's frame (13.6 MB for 10 MB) is freed now, not after
+        # the reply, so it is not held beside the document, its CMS and the reply (server/memory.py).
+        call.release_long_arg("data_64")
         await self.login_origins.check(call, content)  # before any key is picked or password asked
         key = await self._loaded(call)
         async with journaled(self.journal, call, key, "pkcs7.create_pkcs7", content) as note:
@@ -200,7 +205,6 @@ class Pkcs7Plugin:
                 reply = _sign_to_reply(content, opened.signer, detached)
                 note.content_sha256 = _sha256_hex(content)
             else:
-                prepared = document_64.digests if isinstance(document_64, LongText) else None
                 reply, note.content_sha256 = await _sign_large(content, opened.signer, detached, prepared)
         return reply
 

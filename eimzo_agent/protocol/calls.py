@@ -87,6 +87,18 @@ class Call:
         value = self.long_arg(name)
         return value if isinstance(value, str) else value.text()
 
+    def release_long_arg(self, name: str) -> bool:
+        """The handler is done with the long argument `name` (it decoded a document from it): when no other
+        argument still reads from the request's frame, the frame's memory is freed now instead of after the reply
+        (`LongText.release_frame`); reading `name` again is then an error. Read every other argument first. True
+        when memory was freed."""
+        value = self.long_arg(name)
+        if not isinstance(value, LongText):
+            return False
+        if any(isinstance(other, LongText) and other is not value and other.in_frame for other in self.given):
+            return False
+        return value.release_frame()
+
     def long_arg(self, name: str) -> str | LongText:
         """`arg`, but a long string of a large request may stay in the request's frame: for an argument the plugin
         only decodes (a document's Base64), a 13 MB string is then never made (protocol/large_request.py)."""

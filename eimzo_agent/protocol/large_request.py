@@ -56,7 +56,8 @@ class LongText:
     __slots__ = ("_end", "_frame", "_start", "_text", "digests")
 
     def __init__(self, frame: bytes | bytearray, start: int, end: int) -> None:
-        self._frame, self._start, self._end = frame, start, end
+        self._frame: bytes | bytearray | None = frame
+        self._start, self._end = start, end
         self._text: str | None = None
         #: The decoded string's digests, when they were computed as the frame arrived (see `PreparedDocument`).
         self.digests: Future[dict[str, bytes] | None] | None = None
@@ -69,6 +70,8 @@ class LongText:
 
     def view(self) -> memoryview:
         """The string's bytes in the frame, without a copy."""
+        if self._frame is None:
+            raise ValueError("the request's frame was released")
         return memoryview(self._frame)[self._start:self._end]
 
     def text(self) -> str:
@@ -76,6 +79,25 @@ class LongText:
         if self._text is None:
             self._text = str(self.view(), "ascii")
         return self._text
+
+    @property
+    def in_frame(self) -> bool:
+        """Whether reading it still needs the frame (it was not made a `str`, and the frame was not released)."""
+        return self._text is None and self._frame is not None
+
+    def release_frame(self) -> bool:
+        """Empty the whole frame now, not after the reply (a 10 MB document's frame is 13.6 MB, held while its
+        signature is made): for a caller done with every long string of the request (`Call.release_long_arg`).
+        Reading this string afterwards raises ValueError. True when the frame's memory was freed; False when it
+        is immutable bytes (a small frame, freed with the request) or a view of it is still alive."""
+        frame, self._frame = self._frame, None
+        if not isinstance(frame, bytearray):
+            return False
+        try:
+            frame.clear()
+        except BufferError:  # someone still reads it: it goes with the request, as before
+            return False
+        return True
 
 
 def load_request(frame: bytes | bytearray, prepared: PreparedDocument | None = None) -> Any:
