@@ -77,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(config: AgentConfig, demo: DemoKeys | None) -> int:
     from eimzo_agent.agent import build_agent
     from eimzo_agent.server.listener import AgentServer, PortInUse
-    from eimzo_agent.server.memory import return_large_blocks_to_the_system
+    from eimzo_agent.server.memory import IdleTrim, keep_large_blocks_warm
 
-    return_large_blocks_to_the_system()
+    warm = keep_large_blocks_warm()  # before build_agent starts any thread
     agent = build_agent(config)
     _remove_leftovers(agent)
-    server = AgentServer(agent)
+    server = AgentServer(agent, IdleTrim() if warm else None)
     try:
         await server.start(config.ws_port, wss_port=config.wss_port, tls=_tls_context())
     except PortInUse as exc:

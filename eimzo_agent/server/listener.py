@@ -27,7 +27,8 @@ from eimzo_agent.protocol.errors import Status
 from eimzo_agent.protocol.large_request import PreparedDocument
 from eimzo_agent.protocol.replies import encode_reply, encode_reply_parts, failure
 from eimzo_agent.server import http, peer
-from eimzo_agent.server.large_frame import HEADER_SIZE, LargeFrame
+from eimzo_agent.server.large_frame import HEADER_SIZE, LARGE_FRAME, LargeFrame
+from eimzo_agent.server.memory import IdleTrim
 from eimzo_agent.server.prehash import DocumentPrehash
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,11 @@ class PortInUse(OSError):
 
 
 class AgentServer:
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, idle_trim: IdleTrim | None = None) -> None:
+        """`idle_trim`: told when a large request or reply is done, so that the heap the large documents' buffers
+        came from shrinks once they stop (server/memory.py); None where those buffers are returned on free."""
         self.agent = agent
+        self.idle_trim = idle_trim
         self._servers: list[asyncio.Server] = []
         self.ports: dict[str, int] = {}
         config = agent.config
@@ -95,6 +99,8 @@ class AgentServer:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
         self._servers.clear()
+        if self.idle_trim is not None:
+            self.idle_trim.close()
 
     async def serve_forever(self) -> None:
         await asyncio.gather(*(s.serve_forever() for s in self._servers))
@@ -139,7 +145,8 @@ class AgentServer:
                 if request.path != http.WEBSOCKET_PATH:
                     writer.write(http.not_found())
                     return
-                session = WebSocketSession(self.agent, reader, writer, request, origin, self.limiter, self.budget)
+                session = WebSocketSession(self.agent, reader, writer, request, origin, self.limiter, self.budget,
+                                           self.idle_trim)
                 await session.run()
                 return
             writer.write(http.route(request, self.agent.language, self.agent.registry))
@@ -223,9 +230,11 @@ class WebSocketSession:
         origin: str | None,
         limiter: SiteLimiter | None = None,
         budget: BufferBudget | None = None,
+        idle_trim: IdleTrim | None = None,
     ) -> None:
         self.agent = agent
         self.limiter = limiter
+        self.idle_trim = idle_trim
         self.budget = budget or BufferBudget(agent.config.max_buffered_bytes)
         self.reader = reader
         self.writer = writer
@@ -424,6 +433,12 @@ class WebSocketSession:
     def _release(self, count: int) -> None:
         self._held -= count
         self.budget.give(count)
+        if count >= LARGE_FRAME:
+            self._large_work_done()
+
+    def _large_work_done(self) -> None:
+        if self.idle_trim is not None:
+            self.idle_trim.large_work_done()
 
     async def _answer(self, frame: bytes | bytearray, prepared: PreparedDocument | None = None) -> list[str]:
         site = self.context.caller.limit_key
@@ -462,6 +477,7 @@ class WebSocketSession:
                 if not last:
                     await self._flush()
                     await asyncio.sleep(0)
+            self._large_work_done()
         self._answered = True
         if not self.keep:
             self.protocol.send_close(1000, "Done")
