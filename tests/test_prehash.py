@@ -28,6 +28,7 @@ from agent_harness import PASSWORD, AgentProcess, make_askpass, mint, start_agen
 from asn1crypto import cms as asn1_cms
 from asn1crypto import x509 as asn1_x509
 from test_ozdst_e2e import signature_is_valid, signers_of
+from websockets.sync.client import connect
 
 from eimzo_agent.caller import Caller
 from eimzo_agent.crypto import cms
@@ -176,6 +177,33 @@ def test_an_ozdst_signature_of_a_large_document_hashed_as_it_arrived(setup: Setu
     cms_der = sign(setup, compact(base64.b64encode(document).decode(), setup.key_ids["oz"], detached, ours))
     assert hashed_count(setup) == before + 1
     assert_ozdst_valid(cms_der, document, detached == "yes")
+
+
+def sign_fragmented(setup: Setup, request: str, fragment: int) -> bytes:
+    """The request as a browser sends a large message: a text frame and continuation frames of `fragment`
+    characters each (Chromium: 131 000 bytes), not one frame."""
+    with connect(setup.agent.url, origin=setup.agent.origin, compression=None, max_size=None,
+                 open_timeout=10) as ws:
+        ws.send(request[start:start + fragment] for start in range(0, len(request), fragment))
+        reply = json.loads(ws.recv(120))
+    assert reply["success"] is True, reply
+    return base64.b64decode(reply["pkcs7_64"])
+
+
+@pytest.mark.parametrize(("fragment", "detached", "hashed"), [
+    (131000, "no", True),  # Chromium's frame size
+    (131000, "yes", True),
+    (4097, "no", True),  # fragments cut anywhere in a group of four Base64 characters
+    (20, "no", False),  # a first fragment shorter than the request's head: not recognised, signed as before
+])
+def test_a_fragmented_request_is_hashed_as_its_fragments_arrive(setup: Setup, fragment: int, detached: str,
+                                                                hashed: bool) -> None:
+    document = os.urandom(3 * MIB // 2 + 5)
+    before = hashed_count(setup)
+    request = compact(base64.b64encode(document).decode(), setup.key_ids["oz"], detached)
+    assert_ozdst_valid(sign_fragmented(setup, request, fragment), document, detached == "yes")
+    assert hashed_count(setup) == before + hashed
+    assert "Traceback" not in setup.agent.log()
 
 
 def test_requests_the_digester_gives_up_on_are_signed_as_before(setup: Setup) -> None:

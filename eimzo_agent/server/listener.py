@@ -244,6 +244,7 @@ class WebSocketSession:
         # No extensions: permessage-deflate would let a small frame inflate into a huge message.
         self.protocol = ServerProtocol(max_size=agent.config.max_frame_bytes, extensions=None)
         self._fragments: list[bytes] = []
+        self._fragments_size = 0
         self._fragment_opcode: Opcode | None = None
         #: Complete requests not yet answered, each with its document's digests when they were computed as it came.
         self._pending: deque[tuple[bytes | bytearray, PreparedDocument | None]] = deque()
@@ -271,7 +272,7 @@ class WebSocketSession:
         return len(self._pending) >= self.MAX_QUEUED or arriving > self.PAUSE_BYTES
 
     def _fragment_bytes(self) -> int:
-        return sum(len(f) for f in self._fragments)
+        return self._fragments_size
 
     def _large_bytes(self) -> int:
         return self._large.received if self._large is not None else 0
@@ -396,7 +397,7 @@ class WebSocketSession:
                 if self._large is None:
                     return rest
                 self.budget.give(HEADER_SIZE)
-                self._large.observer = self._observe_large
+                self._large.observer = self._observe_request_piece
                 rest = memoryview(rest)[HEADER_SIZE:]
             rest = self._large.feed(rest)
             if not self._large.complete:
@@ -413,8 +414,9 @@ class WebSocketSession:
                     prehash.cancel()
         return rest
 
-    def _observe_large(self, chunk: bytes, offset: int) -> None:
-        """Each unmasked piece of a large frame: a create_pkcs7 request's document is hashed as it comes."""
+    def _observe_request_piece(self, chunk: bytes, offset: int) -> None:
+        """Each unmasked piece of a large frame, or each fragment of a fragmented text message, with its offset in
+        the request: a create_pkcs7 request's document is hashed as it comes."""
         if offset == 0:
             self._prehash = DocumentPrehash.begin(chunk, self.agent.document_digester, self.context.caller)
         if self._prehash is not None:
@@ -491,27 +493,40 @@ class WebSocketSession:
             if event.opcode in (Opcode.TEXT, Opcode.BINARY):
                 self._drop_fragments()
                 self._fragment_opcode = event.opcode
-                self._fragments = [event.data]
+                if event.opcode is Opcode.TEXT and not event.fin:
+                    # A browser's large request comes fragmented (Chromium: frames of 131 000 bytes), not as one
+                    # large frame: its document is hashed as the fragments come, as for a large frame.
+                    self._observe_request_piece(event.data, 0)
             elif event.opcode is Opcode.CONT and self._fragment_opcode is not None:
-                self._fragments.append(event.data)
+                if self._prehash is not None:
+                    self._prehash.observe(event.data, self._fragments_size)
             else:
                 self.budget.give(wire)  # control frames: nothing of them is kept
                 continue
+            self._fragments.append(event.data)
+            self._fragments_size += len(event.data)
             self._held += len(event.data)
             self.budget.give(wire - len(event.data))
             if event.fin:
-                opcode, data = self._fragment_opcode, b"".join(self._fragments)
-                self._fragments, self._fragment_opcode = [], None
+                opcode, fragments = self._fragment_opcode, self._fragments
+                # Joined into a bytearray, so that a signature can free it once the document is decoded
+                # (LongText.release_frame); one frame's data is used as it is.
+                data = fragments[0] if len(fragments) == 1 else bytearray().join(fragments)
+                prehash, self._prehash = self._prehash, None
+                self._fragments, self._fragments_size, self._fragment_opcode = [], 0, None
                 # Binary frames are ignored, as E-IMZO does; one request per socket unless keepConnection.
                 if opcode is Opcode.TEXT:
-                    self._queue_message(data)
+                    self._queue_message(data, prehash.prepared() if prehash is not None else None)
                 else:
                     self._release(len(data))
 
     def _drop_fragments(self) -> None:
         if self._fragments:
             self._release(self._fragment_bytes())
-        self._fragments, self._fragment_opcode = [], None
+        if self._prehash is not None and self._large is None:  # a fragmented message's, given up with it
+            self._prehash.cancel()
+            self._prehash = None
+        self._fragments, self._fragments_size, self._fragment_opcode = [], 0, None
 
     def _refuse_busy(self) -> None:
         """All connections together hold as much as the agent allows: this one is answered and closed."""
