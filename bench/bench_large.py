@@ -11,7 +11,8 @@ way through the agent, not the password question:
   * a second client's `version` round trips (new socket each) while the first signs N MB documents in a loop:
     p50/p99, with websockets' sync client and with bench/lean_client.py taking turns; target p99 ≤ 10 ms;
   * the agent's RSS (VmRSS) idle after start, and after --rss-calls signatures of N MB; targets: idle ≤ 45 MB,
-    after ≤ idle + 60 MB.
+    after ≤ idle + 60 MB. Also: a few seconds later (once the documents stop, the agent gives back the heap it keeps
+    for the next document, server/memory.py) and the highest RSS over the run (VmHWM).
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ from timing import isolate_home
 from websockets.sync.client import connect
 
 from eimzo_agent.crypto import gost94
+from eimzo_agent.server import memory
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """The agent's resident memory now (VmRSS) or at its highest so far (VmHWM), MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+    raise RuntimeError(f"no {field}")
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -107,6 +110,9 @@ def main() -> int:
             for _ in range(args.rss_calls):
                 sign()
             after = rss_mb(agent.process.pid)
+            time.sleep(memory.IDLE_SECONDS + 1)  # the agent gives the heap's free pages back once documents stop
+            after_idle = rss_mb(agent.process.pid)
+            peak = rss_mb(agent.process.pid, "VmHWM")
         finally:
             agent.stop()
     mb = f"{args.megabytes:g} MB"
@@ -120,6 +126,8 @@ def main() -> int:
           f"p99 {percentile(lean, 0.99):6.2f} ms   ({len(lean)} calls)")
     print(f"agent RSS idle {idle:.1f} MB (target <= 45); after {args.rss_calls} signatures of {mb}: {after:.1f} MB "
           f"(+{after - idle:.1f}, target <= +60)")
+    print(f"  {memory.IDLE_SECONDS + 1:g} s later {after_idle:.1f} MB (+{after_idle - idle:.1f}); "
+          f"highest over the whole run (VmHWM) {peak:.1f} MB (+{peak - idle:.1f})")
     return 0
 
 
