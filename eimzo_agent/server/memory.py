@@ -118,4 +118,10 @@ class IdleTrim:
     def _fire(self) -> None:
         self._timer = None
         self.trims += 1
-        asyncio.get_running_loop().run_in_executor(None, self._trim)
+        asyncio.get_running_loop().run_in_executor(None, self._run_trim)
+
+    def _run_trim(self) -> None:
+        try:
+            self._trim()
+        except Exception:  # the memory simply stays; nothing else depends on it
+            log.exception("giving free memory back failed")
