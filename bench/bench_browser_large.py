@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_harness import PASSWORD, make_askpass, mint, start_agent
+from remembered_key import load_key, start_remembering_agent
 from timing import isolate_home
 
 from eimzo_agent.crypto import gost94
@@ -46,15 +46,9 @@ def main() -> int:
         tmp = Path(tmp_name)
         isolate_home(tmp)
         os.environ["TMPDIR"] = str(tmp)  # Chromium's profile folder too
-        pfx = mint(tmp / "ca", tmp / "flash" / "DSKEYS", "ozdst", "--cn", "BENCH OZDST", "--pinfl", "31234567890125")
-        askpass = make_askpass(tmp)
-        askpass.answer(f"{PASSWORD}\nremember=21600")
-        agent = start_agent(tmp / "agent", "--key-root", str(tmp / "flash"), "--askpass", str(askpass.program),
-                            "--log-level", "WARNING")
+        agent, pfx = start_remembering_agent(tmp)
         try:
-            e = next(c for c in agent.call("list_all_certificates", plugin="pfx")["certificates"]
-                     if c["name"] == pfx.stem)
-            key_id = agent.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx")["keyId"]
+            key_id = load_key(agent, pfx)
             config = tmp / "config.json"
             config.write_text(json.dumps({"port": agent.port, "origin": agent.origin, "keyId": key_id,
                                           "megabytes": args.megabytes}))

@@ -33,8 +33,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_harness import PASSWORD, AgentProcess, make_askpass, mint, start_agent
+from agent_harness import AgentProcess
 from lean_client import call_timed
+from remembered_key import load_key, start_remembering_agent
 from timing import isolate_home
 from websockets.sync.client import connect
 
@@ -83,18 +84,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         isolate_home(tmp)
-        pfx = mint(tmp / "ca", tmp / "flash" / "DSKEYS", "ozdst", "--cn", "BENCH OZDST", "--pinfl", "31234567890125")
-        askpass = make_askpass(tmp)
-        askpass.answer(f"{PASSWORD}\nremember=21600")
-        agent = start_agent(tmp / "agent", "--key-root", str(tmp / "flash"), "--askpass", str(askpass.program),
-                            "--log-level", "WARNING")
+        agent, pfx = start_remembering_agent(tmp)
         try:
             for _ in range(20):
                 agent.call("version")
             idle = rss_mb(agent.process.pid)
-            e = next(c for c in agent.call("list_all_certificates", plugin="pfx")["certificates"]
-                     if c["name"] == pfx.stem)
-            key_id = agent.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx")["keyId"]
+            key_id = load_key(agent, pfx)
 
             request = _request(document_64, key_id)
 
