@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,19 @@ def test_key_ids_are_random_hex_bound_to_origin_and_expire() -> None:
     assert sessions.get(key_id, "http://a") is None
     other = sessions.add(key("http://a"))
     assert other != key_id and sessions.remove(other, "http://a") and len(sessions) == 0
+
+
+def test_which_pages_may_sign_with_an_ozdst_key() -> None:
+    """KeySessions.has_keys(ozdst=True): the agent's test for hashing a large document ahead (agent.py)."""
+    sessions = KeySessions()
+    assert not sessions.has_keys("http://a") and not sessions.has_keys(None)
+    rsa = sessions.add(dataclasses.replace(key("http://a"), ozdst=False))
+    assert sessions.has_keys("http://a") and not sessions.has_keys("http://a", ozdst=True)
+    sessions.add(dataclasses.replace(key("http://a"), ozdst=None))  # its kind not known: it may be O'zDSt
+    assert sessions.has_keys("http://a", ozdst=True)
+    sessions.add(dataclasses.replace(key("http://b"), ozdst=True))
+    assert sessions.has_keys("http://b", ozdst=True) and not sessions.has_keys("http://c", ozdst=True)
+    assert sessions.remove(rsa, "http://a") and sessions.has_keys("http://a", ozdst=True)
 
 
 def test_one_origin_cannot_grow_sessions_without_bound() -> None:

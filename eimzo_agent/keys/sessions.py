@@ -31,6 +31,9 @@ class LoadedKey:
     alias: str
     file: Path
     last_used: float = field(default=0.0)
+    #: Whether it is an O'zDSt/OZMST key (its signatures use the O'zDSt hash), as far as known before its password
+    #: is given: None when that is not known (the file's certificate is encrypted, a token's key).
+    ozdst: bool | None = None
 
 
 class KeySessions:
@@ -70,11 +73,13 @@ class KeySessions:
             del self._keys[key_id]
             return True
 
-    def has_keys(self, origin: str | None) -> bool:
-        """Whether `origin` has a loaded key (without touching any key's last use)."""
+    def has_keys(self, origin: str | None, *, ozdst: bool = False) -> bool:
+        """Whether `origin` has a loaded key (without touching any key's last use); with `ozdst`, one that is or may
+        be an O'zDSt key (its kind not known to be another)."""
         with self._lock:
             self._expire()
-            return origin is not None and any(key.origin == origin for key in self._keys.values())
+            return origin is not None and any(key.origin == origin and not (ozdst and key.ozdst is False)
+                                              for key in self._keys.values())
 
     def __len__(self) -> int:
         with self._lock:

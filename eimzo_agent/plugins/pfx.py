@@ -22,6 +22,7 @@ from eimzo_agent.keys.pfx_files import (
 from eimzo_agent.keys.pkcs12 import list_aliases
 from eimzo_agent.keys.sessions import KeySessions, LoadedKey
 from eimzo_agent.plugins.keyuse import PFX_KEY_STORE, KeyUnlocker, eimzo_error, key_label, memory_key
+from eimzo_agent.plugins.prompt_info import KeyFamily, key_family
 from eimzo_agent.policy.asking import ask_person, refused
 from eimzo_agent.protocol.calls import Argument, Call, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status
@@ -98,7 +99,7 @@ class PfxPlugin:
         try:
             disks = await asyncio.to_thread(self.disks)
             found_disk, file = await asyncio.to_thread(resolve_key_file, disks, disk, path, name)
-            aliases = await asyncio.to_thread(lambda: list_aliases(read_key_file(file)))
+            aliases, family = await asyncio.to_thread(_listing, file)
         except KeyStoreError as exc:
             raise eimzo_error(exc, alias=alias, name=name) from None
         wanted = alias.strip().lower()
@@ -114,6 +115,9 @@ class PfxPlugin:
                 name=Path(file).stem,
                 alias=wanted or aliases[0],
                 file=Path(file),
+                # What the file tells without the password: a page whose keys are all RSA/ECDSA ones gets no
+                # O'zDSt hash of its large documents made ahead (server/prehash.py).
+                ozdst={"ozdst": True, "other": False}.get(family or ""),
             )
         )
         return {"keyId": key_id, "type": PFX_KEY_STORE}
@@ -194,3 +198,9 @@ class PfxPlugin:
         if answers[0] != answers[1] or not answers[0]:
             raise EimzoError(Status.NEW_PASSWORDS_MISMATCH, "new_passwords_mismatch")
         return answers[0]
+
+
+def _listing(file: Path) -> tuple[list[str], KeyFamily | None]:
+    """The file's aliases and, as far as its unencrypted part tells, its kind of key (one read of the file)."""
+    data = read_key_file(file)
+    return list_aliases(data), key_family(data)

@@ -15,6 +15,7 @@ waiting for it are bounded (`MAX_QUEUED_BYTES`), past which a document is simply
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +25,7 @@ from eimzo_agent.caller import Caller
 from eimzo_agent.protocol.large_request import PreparedDocument, document_start
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Digester(Protocol):
@@ -93,7 +95,10 @@ class DocumentPrehash:
         if start is None:
             return None
         digester = digester_for(caller)
-        return cls(digester, start) if digester is not None else None
+        if digester is None:
+            return None
+        log.debug("prehash: a create_pkcs7 document from %s is hashed as it arrives", caller.label)
+        return cls(digester, start)
 
     def observe(self, chunk: bytes, offset: int) -> None:
         """The frame's payload bytes from `offset` on, unmasked (immutable: the worker reads them later)."""
