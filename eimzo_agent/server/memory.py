@@ -1,13 +1,16 @@
-"""Large documents' buffers: reused while documents keep coming, given back to the system when they stop (glibc).
+"""Large documents' buffers: mostly reused while documents keep coming, given back when they stop (glibc).
 
-A signed 10 MB document passes through several buffers of 10-14 MB (the frame, the decoded document, the CMS, its
-Base64, the reply). Left to itself glibc either gives each such block back on free (then the next document's
-buffers are fresh pages again: ≈ 13 000 page faults, ≈ 45 ms of kernel time per 10 MB signature, on the same
-cores as the hash) or, once it has raised its "own mapping" threshold, keeps them in one heap per thread, where an
-agent that signed a few large documents kept ~100 MB. So the agent takes both decisions itself:
+A signed 10 MB document passes through buffers of every size: the frame (13.6 MB) and the decoded document (10 MB),
+the reply's Base64 in pieces of ~1.4 MB, the frame's chunks and the reply's fragments (256 KB) and many more.
+Giving every block of 1 MiB or more back on free (the old setting) made each signature's buffers fresh pages again:
+≈ 13 400 page faults, ≈ 50 ms of kernel time per 10 MB signature, on the same two cores as the hash. Keeping all
+of them in the heap (blocks up to 32 MiB) removed the faults but kept the whole peak, fragmented: +56-60 MB after
+200 signatures of 10 MB, at the edge of what the agent may hold (issue 14: idle + 60 MB). So:
 
-* while large documents come, their buffers come from one heap (one arena for all threads, blocks up to 32 MiB,
-  up to 64 MiB free at its top kept), so the next document reuses the pages of the last: `keep_large_blocks_warm`;
+* blocks under 8 MiB come from one heap (one arena for all threads, up to 64 MiB free at its top kept), so the
+  next document reuses the pages of the last: `keep_large_blocks_warm`; the two largest buffers (frame and
+  document) are mappings of their own, returned on free. Per 10 MB signature ≈ 3 400 faults and ≈ 17 ms of kernel
+  time; +44.5 MB after 200 of them (docs/performance.md);
 * once no large document has been handled for `IdleTrim.delay` seconds, the heap's free pages go back to the
   system (`malloc_trim`): an agent that signed a batch of large files shrinks to about its idle size again.
 
@@ -30,9 +33,9 @@ log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-#: Blocks up to this size come from the heap (glibc's largest allowed threshold on 64-bit systems); larger ones
-#: get a mapping of their own, returned on free as before.
-HEAP_BLOCK_LIMIT = 32 * 1024 * 1024
+#: Blocks under this size come from the heap and are reused; larger ones (a large document's frame and its decoded
+#: bytes) get a mapping of their own, returned on free. 32 MiB (glibc's largest) kept the whole peak.
+HEAP_BLOCK_LIMIT = 8 * 1024 * 1024
 #: Free memory at the heap's top beyond this is given back at once, whatever the idle trim does.
 TRIM_THRESHOLD = 64 * 1024 * 1024
 #: The fallback when the above is refused: every block from 1 MiB up is a mapping of its own.
