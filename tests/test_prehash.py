@@ -228,6 +228,24 @@ def test_a_page_with_only_rsa_or_ecdsa_keys_gets_no_ozdst_hash_ahead(setup: Setu
     assert setup.agent.log().count(STARTED) == before + 1
 
 
+def test_an_ecdsa_key_gets_no_ozdst_hash_ahead_once_opened(setup: Setup) -> None:
+    """An elliptic-curve key's file does not tell O'zDSt from ECDSA without the password: until the key is opened
+    its page's large documents are hashed ahead; once it has signed, no more."""
+    page = "http://localhost:3001"
+    mint(setup.tmp / "ca", setup.tmp / "flash" / "DSKEYS", "p256", "--cn", "PREHASH P256", "--pinfl",
+         "31234567890127")
+    e = next(c for c in setup.agent.call("list_all_certificates", plugin="pfx", origin=page)["certificates"]
+             if "prehash p256" in c["alias"])
+    key_id = setup.agent.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx",
+                              origin=page)["keyId"]
+    request = compact(base64.b64encode(os.urandom(3 * MIB // 2)).decode(), key_id, "yes")
+    started = setup.agent.log().count(STARTED)
+    for expected in (started + 1, started + 1):  # the first one is hashed ahead (in vain), the second is not
+        reply = setup.agent.call("", raw=request, origin=page, timeout=120)
+        assert reply["success"] is True, reply
+        assert setup.agent.log().count(STARTED) == expected
+
+
 def test_requests_the_digester_gives_up_on_are_signed_as_before(setup: Setup) -> None:
     document = os.urandom(3 * MIB // 2)
     before = hashed_count(setup)

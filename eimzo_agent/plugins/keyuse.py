@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 
+from eimzo_agent.crypto.ozdst_keys import OzdstSigner
 from eimzo_agent.keys.alias import owner_from_alias
 from eimzo_agent.keys.errors import KeyErrorKind, KeyStoreError
 from eimzo_agent.keys.pfx_files import read_key_file
@@ -117,6 +118,14 @@ class KeyUnlocker:
         `ask` and `kind` replace the prompter's `ask` and the question (change_password's combined dialog).
         Returns the opened key and the password that opened it (change_password needs it).
         """
+        opened, password = await self._open(call, key, operation, document=document, ask=ask, kind=kind)
+        # Its kind is known for sure now (an elliptic-curve file cannot tell O'zDSt from ECDSA without the
+        # password): the page's next large documents are O'zDSt-hashed ahead only if it is one (agent.py).
+        key.ozdst = isinstance(opened.signer, OzdstSigner)
+        return opened, password
+
+    async def _open(self, call: Call, key: LoadedKey, operation: Operation, *, document: bytes | None,
+                    ask: Ask | None, kind: PromptKind) -> tuple[UnlockedKey, str]:
         caller = call.caller
         if operation == "sign" and document is not None and looks_like_login_challenge(document):
             operation = "login"
