@@ -70,8 +70,8 @@ class Agent:
 
     def document_digester(self, caller: Caller) -> Base64Digests | None:
         """Digests to compute while a large create_pkcs7 request arrives (server/prehash.py): only for a page that
-        has a key loaded that may be an O'zDSt one (as far as its file tells without the password: an RSA key's
-        file does), and only the O'zDSt 1106 hash, which nearly every Uzbek key signs
+        has a key loaded that may be an O'zDSt one (as far as its file tells without the password — an RSA key's
+        file does — or its first opening told), and only the O'zDSt 1106 hash, which nearly every Uzbek key signs
         with and which is slow (≈ 90 ms for 10 MB). SHA-256 (the journal's, an RSA or ECDSA key's) is ≈ 15 times
         faster and runs beside the end of this one, so computing it here would only lengthen the hash's thread."""
         if caller.opaque or not self.sessions.has_keys(caller.origin, ozdst=True):
