@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from remembered_key import load_key, start_remembering_agent
+from remembered_key import start_remembering_agent
 from timing import isolate_home
 
 from eimzo_agent.crypto import gost94
@@ -48,7 +48,7 @@ def main() -> int:
         os.environ["TMPDIR"] = str(tmp)  # Chromium's profile folder too
         agent, pfx = start_remembering_agent(tmp)
         try:
-            key_id = load_key(agent, pfx)
+            key_id = agent.load_key(pfx)
             config = tmp / "config.json"
             config.write_text(json.dumps({"port": agent.port, "origin": agent.origin, "keyId": key_id,
                                           "megabytes": args.megabytes}))

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agent_harness import AgentProcess
 from lean_client import call_timed
-from remembered_key import load_key, start_remembering_agent
+from remembered_key import start_remembering_agent
 from timing import isolate_home
 from websockets.sync.client import connect
 
@@ -89,7 +89,7 @@ def main() -> int:
             for _ in range(20):
                 agent.call("version")
             idle = rss_mb(agent.process.pid)
-            key_id = load_key(agent, pfx)
+            key_id = agent.load_key(pfx)
 
             request = _request(document_64, key_id)
 

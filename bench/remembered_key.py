@@ -19,9 +19,3 @@ def start_remembering_agent(tmp: Path, alg: str = "ozdst") -> tuple[AgentProcess
     agent = start_agent(tmp / "agent", "--key-root", str(tmp / "flash"), "--askpass", str(askpass.program),
                         "--log-level", "WARNING")
     return agent, pfx
-
-
-def load_key(agent: AgentProcess, pfx: Path) -> str:
-    """The keyId of `pfx` for the agent's default origin (pfx.load_key, as a portal calls it)."""
-    entry = next(c for c in agent.call("list_all_certificates", plugin="pfx")["certificates"] if c["name"] == pfx.stem)
-    return agent.call("load_key", entry["disk"], entry["path"], entry["name"], entry["alias"], plugin="pfx")["keyId"]

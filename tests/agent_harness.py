@@ -113,6 +113,13 @@ class AgentProcess:
         self.calls += 1
         return json.loads(reply)
 
+    def load_key(self, pfx: Path, origin: str | None = "default") -> str:
+        """The keyId of the key file `pfx` for `origin`, found and loaded as a portal does (pfx.list_all_certificates,
+        then pfx.load_key)."""
+        listed = self.call("list_all_certificates", plugin="pfx", origin=origin)["certificates"]
+        e = next(c for c in listed if c["name"] == pfx.stem)
+        return self.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx", origin=origin)["keyId"]
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

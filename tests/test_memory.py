@@ -130,9 +130,7 @@ def test_an_agent_signing_large_documents_reuses_its_buffers_then_shrinks(tmp_pa
                         str(askpass.program), "--log-level", "WARNING")
     try:
         pid = agent.process.pid
-        e = next(c for c in agent.call("list_all_certificates", plugin="pfx")["certificates"]
-                 if c["name"] == pfx.stem)
-        key_id = agent.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx")["keyId"]
+        key_id = agent.load_key(pfx)
         idle = _rss_mb(pid)
         document_64 = base64.b64encode(os.urandom(10 * 1024 * 1024)).decode()
         request = ('{"plugin":"pkcs7","name":"create_pkcs7","arguments":["' + document_64 + '",'

@@ -123,6 +123,7 @@ class Setup:
     tmp: Path
     agent: AgentProcess
     key_ids: dict[str, str]
+    files: dict[str, Path]
 
 
 @pytest.fixture(scope="module")
@@ -136,12 +137,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     agent = start_agent(tmp / "agent", "--key-root", str(tmp / "flash"), "--askpass", str(askpass.program),
                         "--log-level", "DEBUG")
     try:
-        entries = agent.call("list_all_certificates", plugin="pfx")["certificates"]
-        key_ids = {}
-        for name, pfx in keys.items():
-            e = next(c for c in entries if c["name"] == pfx.stem)
-            key_ids[name] = agent.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx")["keyId"]
-        yield Setup(tmp, agent, key_ids)
+        yield Setup(tmp, agent, {name: agent.load_key(pfx) for name, pfx in keys.items()}, keys)
     finally:
         agent.stop()
 
@@ -213,10 +209,7 @@ def test_a_page_with_only_rsa_or_ecdsa_keys_gets_no_ozdst_hash_ahead(setup: Setu
     """The O'zDSt hash (≈ 90 ms of CPU for 10 MB) is made ahead only where a loaded key may use it: a page whose
     keys are all known (from their certificates, readable without the password) to be RSA or ECDSA ones gets none."""
     rsa_page = "http://localhost:3000"
-    e = next(c for c in setup.agent.call("list_all_certificates", plugin="pfx", origin=rsa_page)["certificates"]
-             if "prehash rsa" in c["alias"])
-    key_id = setup.agent.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx",
-                              origin=rsa_page)["keyId"]
+    key_id = setup.agent.load_key(setup.files["rsa"], origin=rsa_page)
     document = os.urandom(3 * MIB // 2)
     request = compact(base64.b64encode(document).decode(), key_id, "yes")
     before = setup.agent.log().count(STARTED)
@@ -232,12 +225,9 @@ def test_an_ecdsa_key_gets_no_ozdst_hash_ahead_once_opened(setup: Setup) -> None
     """An elliptic-curve key's file does not tell O'zDSt from ECDSA without the password: until the key is opened
     its page's large documents are hashed ahead; once it has signed, no more."""
     page = "http://localhost:3001"
-    mint(setup.tmp / "ca", setup.tmp / "flash" / "DSKEYS", "p256", "--cn", "PREHASH P256", "--pinfl",
-         "31234567890127")
-    e = next(c for c in setup.agent.call("list_all_certificates", plugin="pfx", origin=page)["certificates"]
-             if "prehash p256" in c["alias"])
-    key_id = setup.agent.call("load_key", e["disk"], e["path"], e["name"], e["alias"], plugin="pfx",
-                              origin=page)["keyId"]
+    pfx = mint(setup.tmp / "ca", setup.tmp / "flash" / "DSKEYS", "p256", "--cn", "PREHASH P256", "--pinfl",
+               "31234567890127")
+    key_id = setup.agent.load_key(pfx, origin=page)
     request = compact(base64.b64encode(os.urandom(3 * MIB // 2)).decode(), key_id, "yes")
     started = setup.agent.log().count(STARTED)
     for expected in (started + 1, started + 1):  # the first one is hashed ahead (in vain), the second is not

@@ -186,7 +186,6 @@ class Pkcs7Plugin:
     async def create_pkcs7(self, call: Call) -> dict[str, Any]:
         document_64 = call.long_arg("data_64")
         detached = call.arg("detached").strip().lower() == "yes"
-        call.arg("id")  # read now (made a str if long): the request's frame may be gone once the document is decoded
         content = await decode_document(document_64, "data_64")  # no 13 MB str for 10 MB
         prepared = document_64.digests if isinstance(document_64, LongText) else None
         # The Base64 is not needed any more: a large request's frame (13.6 MB for 10 MB) is freed now, not after

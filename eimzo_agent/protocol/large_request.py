@@ -88,15 +88,15 @@ class LongText:
     def release_frame(self) -> bool:
         """Empty the whole frame now, not after the reply (a 10 MB document's frame is 13.6 MB, held while its
         signature is made): for a caller done with every long string of the request (`Call.release_long_arg`).
-        Reading this string afterwards raises ValueError. True when the frame's memory was freed; False when it
-        is immutable bytes (a small frame, freed with the request) or a view of it is still alive."""
-        frame, self._frame = self._frame, None
-        if not isinstance(frame, bytearray):
+        True when the frame's memory was freed (reading this string afterwards raises ValueError); False, and
+        nothing changed, when it is immutable bytes (freed with the request) or a view of it is still alive."""
+        if not isinstance(self._frame, bytearray):
             return False
         try:
-            frame.clear()
+            self._frame.clear()
         except BufferError:  # someone still reads it: it goes with the request, as before
             return False
+        self._frame = None
         return True
 
 

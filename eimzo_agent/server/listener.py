@@ -523,7 +523,7 @@ class WebSocketSession:
     def _drop_fragments(self) -> None:
         if self._fragments:
             self._release(self._fragment_bytes())
-        if self._prehash is not None and self._large is None:  # a fragmented message's, given up with it
+        if self._prehash is not None:  # a fragmented message's (no large frame is taken meanwhile): given up with it
             self._prehash.cancel()
             self._prehash = None
         self._fragments, self._fragments_size, self._fragment_opcode = [], 0, None
