@@ -215,7 +215,7 @@ class Build:
                 if not member.endswith((".so", "/")) and ".data/" not in member:
                     extract(archive, member, self.site / member)
         crypto = self.site / "eimzo_agent" / "crypto"
-        run(["x86_64-w64-mingw32-gcc", "-O2", "-Wall", "-Werror", "-shared", "-DGOST94_BUILD_DLL", "-static-libgcc",
+        run(["x86_64-w64-mingw32-gcc", "-O3", "-Wall", "-Werror", "-shared", "-DGOST94_BUILD_DLL", "-static-libgcc",
              "-s", "-o", crypto / "gost94.dll", ROOT / "eimzo_agent" / "crypto" / "gost94_core.c"])
         self.manifest.append(f"eimzo-agent {self.version} (this build; gost94.dll from gost94_core.c, mingw-w64)")
 
