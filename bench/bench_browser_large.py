@@ -1,6 +1,6 @@
 """A large document's O'zDSt signature as a portal's page sees it: Chromium's own WebSocket, against the C hash alone.
 
-Run:  .venv/bin/python bench/bench_browser_large.py [--megabytes 10] [--calls 20]
+Run:  .venv/bin/python bench/bench_browser_large.py [--megabytes 10] [--calls 20] [--rss-calls 0]
 
 bench/bench_large.py measures the end-to-end target (issue 14: a 10 MB create_pkcs7 ≤ 1.5× the C O'zDSt hash of the
 same bytes) with Python clients, whose own work on the 13.6 MB each way (masking, assembling the reply's fragments,
@@ -9,6 +9,9 @@ Chromium (bench/browser_large.mjs, driven by playwright-core) opens a new WebSoc
 would send and JSON.parse's the reply in onmessage; the time is the page's own (performance.now). The key is
 remembered for the page's origin (the askpass answers once), so what is measured is the document's way through the
 agent. The hash alone is timed in this process between the calls (this VM's speed drifts), median of the calls.
+Also the agent's memory as bench_large.py reports it (issue 14: ≤ idle + 60 MB after 200 signatures of 10 MB), here
+for a browser's requests, which come as fragments: idle (after start and 20 `version` calls), after the timed calls
+and `--rss-calls` more, after the idle trim, and the highest (VmHWM).
 
 Needs node, /usr/bin/chromium and playwright-core (scripts/bootstrap.sh --test installs them).
 """
@@ -28,10 +31,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_large import rss_mb
 from remembered_key import start_remembering_agent
 from timing import isolate_home
 
 from eimzo_agent.crypto import gost94
+from eimzo_agent.server import memory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,6 +45,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--megabytes", type=float, default=10)
     parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--rss-calls", type=int, default=0, help="signatures after the timed ones, before the RSS")
     args = parser.parse_args()
     document = os.urandom(int(args.megabytes * 1024 * 1024))  # for the hash alone (the page makes its own)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -48,6 +54,9 @@ def main() -> int:
         os.environ["TMPDIR"] = str(tmp)  # Chromium's profile folder too
         agent, pfx = start_remembering_agent(tmp)
         try:
+            for _ in range(20):
+                agent.call("version")
+            idle = rss_mb(agent.process.pid)
             key_id = agent.load_key(pfx)
             config = tmp / "config.json"
             config.write_text(json.dumps({"port": agent.port, "origin": agent.origin, "keyId": key_id,
@@ -77,6 +86,12 @@ def main() -> int:
                     gost94.gost94_digest(document)
                     hash_samples.append((time.perf_counter() - start) * 1000)
                     samples.append(sign())
+                for _ in range(args.rss_calls):
+                    sign()
+                after = rss_mb(agent.process.pid)
+                time.sleep(memory.IDLE_SECONDS + 1)  # the agent gives the heap's free pages back once documents stop
+                after_idle = rss_mb(agent.process.pid)
+                peak = rss_mb(agent.process.pid, "VmHWM")
             finally:
                 if node.poll() is None:
                     node.stdin.write("quit\n")
@@ -100,6 +115,10 @@ def main() -> int:
     print(f"  where the page's time goes (medians, ms since the call began): socket open {phase('opened'):.0f}, "
           f"send() returned {phase('sent'):.0f}, bufferedAmount back to 0 {phase('uploaded'):.0f}, "
           f"message {phase('message'):.0f}, parsed {phase('ms'):.0f}")
+    signed = 2 + args.calls + args.rss_calls
+    print(f"agent RSS idle {idle:.1f} MB; after {signed} signatures of {mb} from the page: {after:.1f} MB "
+          f"(+{after - idle:.1f}, target <= +60); {memory.IDLE_SECONDS + 1:g} s later {after_idle:.1f} MB "
+          f"(+{after_idle - idle:.1f}); highest (VmHWM) {peak:.1f} MB (+{peak - idle:.1f})")
     return 0
 
 
