@@ -3,7 +3,7 @@
 - The optional C accelerators of the O'zDSt 1106 hash and of an O'zDSt signature's point additions.
   `optional=True` makes setuptools warn and carry on when one cannot be compiled (no compiler, no Python headers,
   no unsigned __int128): eimzo_agent.crypto.gost94 and .ozdst then use their pure-Python code. (Windows installs
-  get the hash's C core as a plain DLL loaded with ctypes instead; their signatures use the Python additions.)
+  get both C cores as plain DLLs loaded with ctypes instead: service_installers/windows/build_msi.py.)
 - The files the agent serves over HTTP (browser client, demo portal) live once, in browser_js/ and
   examples/demo-portal/. A checkout serves them from there; a wheel gets them copied under
   eimzo_agent/server/static/ here, as listed by ROUTES in eimzo_agent/server/static_files.py (and, for the
@@ -66,9 +66,11 @@ setup(
         # The hash core is plain C shared with the Windows ctypes library (service_installers/windows/).
         Extension("eimzo_agent.crypto._gost94", ["eimzo_agent/crypto/_gost94.c", "eimzo_agent/crypto/gost94_core.c"],
                   depends=["eimzo_agent/crypto/gost94_core.h"], optional=True),
-        # An O'zDSt signature's fixed-base point additions (ozdst.py has the same in Python). It needs a compiler
-        # with unsigned __int128 (gcc, clang); elsewhere it is not built and the Python code runs.
-        Extension("eimzo_agent.crypto._ozdst_ec", ["eimzo_agent/crypto/_ozdst_ec.c"], optional=True),
+        # An O'zDSt signature's fixed-base point additions (ozdst.py has the same in Python), its core likewise
+        # shared. It needs a compiler with unsigned __int128 (gcc, clang); elsewhere the Python code runs.
+        Extension("eimzo_agent.crypto._ozdst_ec",
+                  ["eimzo_agent/crypto/_ozdst_ec.c", "eimzo_agent/crypto/ozdst_ec_core.c"],
+                  depends=["eimzo_agent/crypto/ozdst_ec_core.h"], optional=True),
     ],
     cmdclass={"build_py": BuildWithServedFiles, "build_ext": BuildExtOptimised},
 )

@@ -95,7 +95,7 @@ fi
 # the level installed. Python sources need nothing: the editable install reads them from the checkout.
 stamp=.venv/eimzo-agent-bootstrap.stamp
 digest="$(sha256sum pyproject.toml setup.py eimzo_agent/crypto/_gost94.c eimzo_agent/crypto/gost94_core.[ch] \
-  eimzo_agent/crypto/_ozdst_ec.c \
+  eimzo_agent/crypto/_ozdst_ec.c eimzo_agent/crypto/ozdst_ec_core.[ch] \
   | sha256sum | cut -d' ' -f1)"
 stamped_digest="" stamped_level=-1
 if [[ -f "$stamp" && -x .venv/bin/eimzo-agent ]]; then

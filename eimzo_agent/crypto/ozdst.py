@@ -7,8 +7,9 @@ objects is done elsewhere.
 
 Pure-Python integers. Speed: Jacobian coordinates; G multiples come from a signed-window table computed once per
 curve on first use (sign = ~54 point additions, no doublings); a variable point (verify) uses width-5 wNAF. The
-additions of a signature's k*G run in C when the optional extension `_ozdst_ec` was built (≈ 0.25 ms less per
-signature, most of a remembered key's signing time); this code is the fallback.
+additions of a signature's k*G run in C when the optional extension `_ozdst_ec` was built, or its core ships as a
+library (Windows: ozdst_ec.dll, `ozdst_ec_clib`) (≈ 0.25 ms less per signature, most of a remembered key's signing
+time); this code is the fallback.
 Verification hands z1*G + z2*Q to OpenSSL's libcrypto when it is there (`ozdst_libcrypto`, ≈ 4x faster; its
 inputs are public) after the checks below; this code is the fallback (EIMZO_AGENT_PURE_PYTHON=1 forces it).
 
@@ -26,17 +27,19 @@ import threading
 from dataclasses import dataclass
 from types import ModuleType
 
-from . import ozdst_libcrypto
+from . import ozdst_ec_clib, ozdst_libcrypto
 
 
-def _accelerator() -> ModuleType | None:
-    """The C fixed-base additions, unless not built or switched off (EIMZO_AGENT_PURE_PYTHON=1, as for the hash)."""
+def _accelerator() -> ModuleType | ozdst_ec_clib.CLibrary | None:
+    """The C fixed-base additions: the extension, else the same core as a library beside this module (the Windows
+    installer's ozdst_ec.dll), else None: the Python additions below (also with EIMZO_AGENT_PURE_PYTHON=1, as for
+    the hash)."""
     if os.environ.get("EIMZO_AGENT_PURE_PYTHON", "").strip() not in ("", "0"):
         return None
     try:
         from . import _ozdst_ec
-    except ImportError:  # no compiler at install time, or a Windows build: the Python additions below
-        return None
+    except ImportError:  # no compiler at install time, or a Windows build
+        return ozdst_ec_clib.load()
     return _ozdst_ec
 
 
@@ -112,7 +115,7 @@ _Affine = tuple[int, int]
 _INFINITY: _Jacobian = (1, 1, 0)
 
 _BLIND_BITS = 64  # size of the random multiple of q added to secret scalars
-_FIXED_WINDOW = 6  # signed digits in (-32, 32]: 32 table points per window, the rows _ozdst_ec.c reads
+_FIXED_WINDOW = 6  # signed digits in (-32, 32]: 32 table points per window, the rows ozdst_ec_core.c reads
 _WNAF_WIDTH = 5  # odd multiples 1P..15P for a variable point
 
 
@@ -246,7 +249,7 @@ _packed: dict[str, tuple[bytes, bytes]] = {}
 
 
 def _packed_table(curve: Curve) -> tuple[bytes, bytes]:
-    """The curve and its fixed-base table in the C accelerator's layout (see _ozdst_ec.c): built once per curve."""
+    """The curve and its fixed-base table in the C accelerator's layout (see ozdst_ec_core.c): built once per curve."""
     packed = _packed.get(curve.name)
     if packed is not None:
         return packed
