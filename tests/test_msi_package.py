@@ -7,7 +7,8 @@ What is checked: the tables (`msiinfo`), a silent install with properties (files
 the settings as Group Policy values that the bundled Python's load_config() reads), the browser policies only when
 asked and gone after uninstall, Firefox's policies.json merged and restored, bad property values (the install fails
 naming the value, nothing stays), an upgrade (settings kept, running agents ended), and the bundled Python running
-the O'zDSt hash through gost94.dll on the known-answer vectors, importing websockets and Tk.
+the O'zDSt hash through gost94.dll on the known-answer vectors, signing through ozdst_ec.dll, importing
+websockets and Tk.
 `cryptography` 50 does not load under Wine 8 (no ProcessPrng in bcryptprimitives), so nothing here imports it.
 """
 
@@ -120,7 +121,7 @@ def bundled_python(wine: Wine, tmp_path: Path, code: str, *args: str) -> str:
 CHECK = """
 import json, sys
 from eimzo_agent.config import load_config
-from eimzo_agent.crypto import gost94
+from eimzo_agent.crypto import gost94, ozdst
 import websockets, tkinter
 config = load_config()
 kat = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -132,11 +133,22 @@ for vector in kat["gost94_cryptopro_hash"]["vectors"]:
     for start in range(0, len(data), 1000):
         streamed.update(data[start:start + 1000])
     results.append([gost94.gost94_digest(data).hex(), streamed.hexdigest(), vector["digest"]])
+ec = ozdst._ec
+signatures = []
+for curve in ozdst.CURVES:  # k*G's additions in ozdst_ec.dll; checked by the pure-Python verification
+    ozdst._ec = ec
+    d = ozdst.generate_private_key(curve)
+    signature = ozdst.sign_digest(curve, d, bytes(range(32)))
+    ozdst._ec = None
+    public = ozdst.public_point(curve, d)
+    signatures.append([ozdst.verify_digest(curve, public, bytes(range(32)), signature),
+                       ozdst.verify_digest(curve, public, bytes(32), signature)])
 print(json.dumps({
     "allowed_domains": config.allowed_domains, "ask_unknown_sites": config.ask_unknown_sites,
     "language": config.language, "sources": [str(s) for s in config.sources],
     "backend": gost94.BACKEND, "library": str(gost94._accelerator.path) if gost94.BACKEND == "library" else None,
     "kat": results, "websockets": websockets.__version__, "tk": tkinter.TkVersion,
+    "ozdst_ec": str(ec.path) if hasattr(ec, "path") else repr(ec), "signatures": signatures,
     "cryptography_loaded": "cryptography" in sys.modules,
 }))
 """
@@ -176,6 +188,7 @@ def test_silent_install_with_properties_then_uninstall(msi: Path, wine: Wine, lo
         folder = wine.host_path(INSTALL_DIR)
         for name in ("python.exe", "pythonw.exe", "python313.dll", "_tkinter.pyd", "eimzo-agent.cmd",
                      "BUILD-MANIFEST.txt", r"Lib\site-packages\eimzo_agent\crypto\gost94.dll",
+                     r"Lib\site-packages\eimzo_agent\crypto\ozdst_ec.dll",
                      r"Lib\site-packages\websockets\__init__.py", r"policy-templates\eimzo-agent.admx"):
             assert (folder / Path(*name.split("\\"))).is_file(), name
         assert wine.reg_value(RUN_KEY, "eimzo-agent") == rf'"{INSTALL_DIR}\pythonw.exe" -B -m eimzo_agent serve'
@@ -200,6 +213,8 @@ def test_silent_install_with_properties_then_uninstall(msi: Path, wine: Wine, lo
         assert len(report["kat"]) >= 9
         for one_shot, streamed, expected in report["kat"]:
             assert one_shot == streamed == expected
+        assert report["ozdst_ec"].lower().endswith(r"\eimzo_agent\crypto\ozdst_ec.dll")
+        assert report["signatures"] == [[True, False]] * 3
         assert report["websockets"] and report["tk"] == 8.6
         assert report["cryptography_loaded"] is False
     finally:

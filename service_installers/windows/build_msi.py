@@ -13,7 +13,8 @@ only the standard library, Debian's tools and PyPI:
    resolved from pyproject.toml's ranges like every other install; their versions and hashes go into
    BUILD-MANIFEST.txt inside the package.
 3. The agent itself as a wheel built from a copy of this checkout (pure Python; the checkout is not touched),
-   plus the O'zDSt hash core cross-compiled with mingw-w64 into eimzo_agent/crypto/gost94.dll (ctypes).
+   plus the O'zDSt hash core and signature point-sum core cross-compiled with mingw-w64 at -O3 into
+   eimzo_agent/crypto/gost94.dll and ozdst_ec.dll (loaded with ctypes).
 4. The custom-action DLL (ca/eimzo_msi_ca.c, mingw-w64), and the MSI from eimzo-agent.wxs plus a generated list
    of files (wixl), with the public properties made secure (msibuild).
 
@@ -204,7 +205,7 @@ class Build:
                 shutil.copy2(ROOT / name, source / name)
         for name in ("eimzo_agent", "browser_js", "examples"):
             shutil.copytree(ROOT / name, source / name, ignore=ignore)
-        say("the agent (wheel of this checkout; the C extension is left out: Windows gets gost94.dll)")
+        say("the agent (wheel of this checkout; the C extensions are left out: Windows gets gost94.dll, ozdst_ec.dll)")
         # CC=false: the Linux extension is optional and not wanted here, so its build simply fails over.
         run([self.pip, "wheel", "--no-deps", "--no-cache-dir", "--disable-pip-version-check", "-w",
              self.work / "agent-wheel", source], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -215,9 +216,12 @@ class Build:
                 if not member.endswith((".so", "/")) and ".data/" not in member:
                     extract(archive, member, self.site / member)
         crypto = self.site / "eimzo_agent" / "crypto"
-        run(["x86_64-w64-mingw32-gcc", "-O3", "-Wall", "-Werror", "-shared", "-DGOST94_BUILD_DLL", "-static-libgcc",
-             "-s", "-o", crypto / "gost94.dll", ROOT / "eimzo_agent" / "crypto" / "gost94_core.c"])
-        self.manifest.append(f"eimzo-agent {self.version} (this build; gost94.dll from gost94_core.c, mingw-w64)")
+        for dll, source, define in (("gost94.dll", "gost94_core.c", "-DGOST94_BUILD_DLL"),
+                                    ("ozdst_ec.dll", "ozdst_ec_core.c", "-DOZDST_EC_BUILD_DLL")):
+            run(["x86_64-w64-mingw32-gcc", "-O3", "-Wall", "-Werror", "-shared", define, "-static-libgcc", "-s", "-o",
+                 crypto / dll, ROOT / "eimzo_agent" / "crypto" / source])
+        self.manifest.append(f"eimzo-agent {self.version} (this build; gost94.dll from gost94_core.c and ozdst_ec.dll "
+                             "from ozdst_ec_core.c, mingw-w64)")
 
     def extras(self) -> None:
         """Custom actions, Group Policy templates, a command for admins, the manifest."""
