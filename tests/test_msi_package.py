@@ -121,7 +121,7 @@ def bundled_python(wine: Wine, tmp_path: Path, code: str, *args: str) -> str:
 CHECK = """
 import json, sys
 from eimzo_agent.config import load_config
-from eimzo_agent.crypto import gost94, ozdst
+from eimzo_agent.crypto import gost94, ozdst, ozdst_libcrypto
 import websockets, tkinter
 config = load_config()
 kat = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -135,20 +135,23 @@ for vector in kat["gost94_cryptopro_hash"]["vectors"]:
     results.append([gost94.gost94_digest(data).hex(), streamed.hexdigest(), vector["digest"]])
 ec = ozdst._ec
 signatures = []
-for curve in ozdst.CURVES:  # k*G's additions in ozdst_ec.dll; checked by the pure-Python verification
+for curve in ozdst.CURVES:  # k*G's additions in ozdst_ec.dll; checked by libcrypto's and by Python's verification
     ozdst._ec = ec
     d = ozdst.generate_private_key(curve)
     signature = ozdst.sign_digest(curve, d, bytes(range(32)))
     ozdst._ec = None
     public = ozdst.public_point(curve, d)
-    signatures.append([ozdst.verify_digest(curve, public, bytes(range(32)), signature),
-                       ozdst.verify_digest(curve, public, bytes(32), signature)])
+    for libcrypto in (True, False):
+        ozdst_libcrypto.set_enabled(libcrypto)
+        signatures.append([ozdst.verify_digest(curve, public, bytes(range(32)), signature),
+                           ozdst.verify_digest(curve, public, bytes(32), signature)])
 print(json.dumps({
     "allowed_domains": config.allowed_domains, "ask_unknown_sites": config.ask_unknown_sites,
     "language": config.language, "sources": [str(s) for s in config.sources],
     "backend": gost94.BACKEND, "library": str(gost94._accelerator.path) if gost94.BACKEND == "library" else None,
     "kat": results, "websockets": websockets.__version__, "tk": tkinter.TkVersion,
     "ozdst_ec": str(ec.path) if hasattr(ec, "path") else repr(ec), "signatures": signatures,
+    "libcrypto_calls": ozdst_libcrypto.call_count(),
     "cryptography_loaded": "cryptography" in sys.modules,
 }))
 """
@@ -214,7 +217,8 @@ def test_silent_install_with_properties_then_uninstall(msi: Path, wine: Wine, lo
         for one_shot, streamed, expected in report["kat"]:
             assert one_shot == streamed == expected
         assert report["ozdst_ec"].lower().endswith(r"\eimzo_agent\crypto\ozdst_ec.dll")
-        assert report["signatures"] == [[True, False]] * 3
+        assert report["signatures"] == [[True, False]] * 6
+        assert report["libcrypto_calls"] == 6  # the checks with libcrypto on: the bundled Python's libcrypto-3.dll
         assert report["websockets"] and report["tk"] == 8.6
         assert report["cryptography_loaded"] is False
     finally:

@@ -97,7 +97,8 @@ def _load() -> ctypes.CDLL | None:
 def _open_library() -> ctypes.CDLL | None:
     # Not find_library on macOS: it finds /usr/lib/libcrypto.dylib, a stub that aborts the process when loaded.
     found = ctypes.util.find_library("crypto") if sys.platform != "darwin" else None
-    for name in (found, "libcrypto.so.3", "libcrypto-3-x64.dll", "libcrypto.3.dylib"):
+    # libcrypto-3.dll: the one python.org's Windows builds ship for `ssl` (our MSI's bundled Python has it).
+    for name in (found, "libcrypto.so.3", "libcrypto-3-x64.dll", "libcrypto-3.dll", "libcrypto.3.dylib"):
         if not name:
             continue
         try:
