@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_large import rss_mb
+from bench_large import rss_mb, rss_settled
 from remembered_key import start_remembering_agent
 from timing import isolate_home
 
@@ -88,10 +88,7 @@ def main() -> int:
                     samples.append(sign())
                 for _ in range(args.rss_calls):
                     sign()
-                after = rss_mb(agent.process.pid)
-                time.sleep(memory.IDLE_SECONDS + 1)  # the agent gives the heap's free pages back once documents stop
-                after_idle = rss_mb(agent.process.pid)
-                peak = rss_mb(agent.process.pid, "VmHWM")
+                after, after_idle, peak = rss_settled(agent.process.pid)
             finally:
                 if node.poll() is None:
                     node.stdin.write("quit\n")

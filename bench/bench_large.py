@@ -51,6 +51,14 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field}")
 
 
+def rss_settled(pid: int) -> tuple[float, float, float]:
+    """The agent's RSS right after a run of large documents, again once its idle trim has given the heap's free
+    pages back (server/memory.py), and the highest of the whole run (VmHWM), MB."""
+    after = rss_mb(pid)
+    time.sleep(memory.IDLE_SECONDS + 1)
+    return after, rss_mb(pid), rss_mb(pid, "VmHWM")
+
+
 def agent_cpu(pid: int) -> tuple[float, float, float]:
     """The agent's minor page faults and user and kernel CPU time (ms) so far, from /proc/PID/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -115,10 +123,7 @@ def main() -> int:
                                                     seconds=max(10.0, end_to_end * 24 / 1000))
             for _ in range(args.rss_calls):
                 sign()
-            after = rss_mb(agent.process.pid)
-            time.sleep(memory.IDLE_SECONDS + 1)  # the agent gives the heap's free pages back once documents stop
-            after_idle = rss_mb(agent.process.pid)
-            peak = rss_mb(agent.process.pid, "VmHWM")
+            after, after_idle, peak = rss_settled(agent.process.pid)
         finally:
             agent.stop()
     mb = f"{args.megabytes:g} MB"

@@ -10,9 +10,10 @@ a lock per object keeps concurrent updates of one object whole, as the extension
 from __future__ import annotations
 
 import ctypes
-import sys
 import threading
 from pathlib import Path
+
+from . import shared_library
 
 __all__ = ["CLibrary", "library_path", "load"]
 
@@ -21,10 +22,7 @@ _DIGEST = 32
 
 def library_path(folder: Path | None = None) -> Path:
     """Where the library sits: beside this module, named as the platform names shared libraries."""
-    folder = folder or Path(__file__).resolve().parent
-    if sys.platform == "win32":
-        return folder / "gost94.dll"
-    return folder / ("libgost94.dylib" if sys.platform == "darwin" else "libgost94.so")
+    return shared_library.library_path("gost94", folder or Path(__file__).resolve().parent)
 
 
 def _pointer(data: bytes | bytearray | memoryview) -> tuple[object, int]:
@@ -101,10 +99,4 @@ class CLibrary:
 
 def load(path: Path | None = None) -> CLibrary | None:
     """The library at `path` (default: beside this module), or None when it is not there or does not load."""
-    path = path or library_path()
-    if not path.is_file():
-        return None
-    try:
-        return CLibrary(path)
-    except (OSError, AttributeError):  # wrong architecture, a broken file, a library without our functions
-        return None
+    return shared_library.load(path or library_path(), CLibrary)

@@ -10,8 +10,9 @@ way. ctypes releases the GIL for the call, as the extension does.
 from __future__ import annotations
 
 import ctypes
-import sys
 from pathlib import Path
+
+from . import shared_library
 
 __all__ = ["CLibrary", "library_path", "load"]
 
@@ -27,10 +28,7 @@ _ERRORS = {
 
 def library_path(folder: Path | None = None) -> Path:
     """Where the library sits: beside this module, named as the platform names shared libraries."""
-    folder = folder or Path(__file__).resolve().parent
-    if sys.platform == "win32":
-        return folder / "ozdst_ec.dll"
-    return folder / ("libozdst_ec.dylib" if sys.platform == "darwin" else "libozdst_ec.so")
+    return shared_library.library_path("ozdst_ec", folder or Path(__file__).resolve().parent)
 
 
 class CLibrary:
@@ -59,10 +57,4 @@ class CLibrary:
 
 def load(path: Path | None = None) -> CLibrary | None:
     """The library at `path` (default: beside this module), or None when it is not there or does not load."""
-    path = path or library_path()
-    if not path.is_file():
-        return None
-    try:
-        return CLibrary(path)
-    except (OSError, AttributeError):  # wrong architecture, a broken file, a library without our function
-        return None
+    return shared_library.load(path or library_path(), CLibrary)
