@@ -136,11 +136,12 @@ for vector in kat["gost94_cryptopro_hash"]["vectors"]:
 ec = ozdst._ec
 signatures = []
 for curve in ozdst.CURVES:  # k*G's additions in ozdst_ec.dll; checked by libcrypto's and by Python's verification
-    ozdst._ec = ec
+    ozdst._ec = None
     d = ozdst.generate_private_key(curve)
+    public = ozdst.public_point(curve, d)
+    ozdst._ec = ec
     signature = ozdst.sign_digest(curve, d, bytes(range(32)))
     ozdst._ec = None
-    public = ozdst.public_point(curve, d)
     for libcrypto in (True, False):
         ozdst_libcrypto.set_enabled(libcrypto)
         signatures.append([ozdst.verify_digest(curve, public, bytes(range(32)), signature),

@@ -68,17 +68,17 @@ def test_agrees_with_the_python_additions(curve: Curve, accelerator: ModuleType 
 
 
 def test_signatures_through_the_library_verify(clib: CLibrary, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A whole signature with the library's additions, checked by the pure-Python verification."""
-    monkeypatch.setattr(ozdst, "_ec", clib)
+    """A whole signature with the library's additions; the public key and the check without them."""
     for curve in CURVES:
+        monkeypatch.setattr(ozdst, "_ec", None)
         d = ozdst.generate_private_key(curve)
         public = ozdst.public_point(curve, d)
         digest = secrets.token_bytes(32)
+        monkeypatch.setattr(ozdst, "_ec", clib)
         signature = ozdst.sign_digest(curve, d, digest)
         monkeypatch.setattr(ozdst, "_ec", None)
         assert ozdst.verify_digest(curve, public, digest, signature)
         assert not ozdst.verify_digest(curve, public, bytes(31) + b"x", signature)
-        monkeypatch.setattr(ozdst, "_ec", clib)
 
 
 @pytest.mark.parametrize("curve", CURVES, ids=lambda c: c.name)

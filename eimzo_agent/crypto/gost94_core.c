@@ -91,6 +91,7 @@ encrypt4(const uint32_t k[4][8], const uint64_t in[4], uint64_t out[4])
     out[3] = (uint64_t)b3 | (uint64_t)a3 << 32;
 }
 
+/* Transformation P: subkey j takes byte j of each 64-bit word of w. */
 HOT void
 subkeys(const uint64_t w[4], uint32_t k[8])
 {
