@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import hashlib
+import os
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -391,6 +394,47 @@ def test_askpass_gets_owner_and_document_in_its_environment(tmp_path: Path) -> N
     assert set(details_env(req)) <= set(env)
     text = req.text()
     assert "Hujjat: Matn, 16 bayt" in text and "tugagan" in text  # the question itself names document and expiry
+
+
+def test_a_cancelled_question_ends_its_askpass_program_before_returning(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page goes away, or the agent stops, while the askpass program is asking: ask() gives the cancellation back
+    only once the program is dead, reaped and its pipe closed. Before, it killed and returned at once; an agent
+    stopping on SIGTERM then closed its loop with the subprocess transport still open, whose finaliser printed
+    "Event loop is closed" (and an "unclosed transport" warning)."""
+    script = tmp_path / "askpass.sh"
+    script.write_text('#!/bin/sh\necho $$ > "$(dirname "$0")/asked"\nexec sleep 60\n')
+    script.chmod(0o755)
+    request = PromptRequest(kind="password", site="https://a.example.uz", key_label="K", operation="sign",
+                            language="uz")
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    async def ask_then_cancel() -> tuple[int, bool]:
+        task = asyncio.create_task(AskpassPrompter(str(script)).ask(request))
+        asked = tmp_path / "asked"
+        for _ in range(400):
+            if asked.exists() and asked.read_text().strip():
+                break
+            await asyncio.sleep(0.025)
+        pid = int(asked.read_text())
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        try:
+            os.kill(pid, 0)  # a zombie still answers: only a reaped process is gone
+            gone = False
+        except ProcessLookupError:
+            gone = True
+        return pid, gone
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, gone = asyncio.run(ask_then_cancel())
+        gc.collect()
+    assert gone
+    assert unraisable == []
+    assert not [w for w in caught if "unclosed transport" in str(w.message)]
 
 
 # --- catalogues ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ password on stdout. Prompts are serialised: one question on screen at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -313,17 +314,35 @@ class AskpassPrompter:
         try:
             stdout, _ = await asyncio.wait_for(process.communicate(), self.timeout)
         except TimeoutError:
-            process.kill()
-            await process.wait()
+            await _end(process)
             log.warning("askpass program gave no answer within %.0f s: treated as cancel", self.timeout)
             return None
         except asyncio.CancelledError:
-            # The page went away while the question was open: take the question off the screen too.
-            process.kill()
+            # The page went away while the question was open (or the agent is stopping): take the question off the
+            # screen too.
+            await _end(process)
             raise
         if process.returncode != 0:
             return None
         return _askpass_answer(stdout[:MAX_ANSWER_BYTES].decode("utf-8", errors="replace"), request)
+
+
+#: How long a killed askpass program may take to be gone, its output pipe closed included.
+END_TIMEOUT = 5.0
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """Kill the askpass program and wait until it has exited and its output has reached its end.
+
+    Not only kill: the process's exit and its pipe's closing come to the event loop as callbacks, and an agent
+    stopping on SIGTERM while a question is open closed its loop before they ran; the subprocess transport, left
+    open, then printed a traceback from its finaliser ("Event loop is closed"). A program that left a child holding
+    its output open is given up on after END_TIMEOUT."""
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(END_TIMEOUT):
+            await process.communicate()
 
 
 def _askpass_answer(output: str, request: PromptRequest) -> str:
