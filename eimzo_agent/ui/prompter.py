@@ -328,7 +328,7 @@ class AskpassPrompter:
 
 
 #: How long a killed askpass program may take to be gone, its output pipe closed included.
-END_TIMEOUT = 5.0
+END_TIMEOUT = 2.0
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:
