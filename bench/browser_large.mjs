@@ -14,15 +14,10 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../tests/browser/chromium.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
-});
+const browser = await launchChromium();
 try {
   const context = await browser.newContext();
   // The page is answered by playwright, not by a server on a loopback address: Chromium's Local Network Access

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const AGENT_HTTP = `http://127.0.0.1:${config.agentPort}`;
@@ -72,12 +72,7 @@ async function publicPortal(origin, grant) {
   }
 }
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
-});
+const browser = await launchChromium();
 mark('launched');
 /** @type {string[]} */
 const pageErrors = [];

@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const PAGE = `http://127.0.0.1:${config.agentPort}/demo/enroll.html`;
@@ -22,12 +22,7 @@ function emit(message) {
   process.stdout.write(JSON.stringify(message) + '\n');
 }
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
-});
+const browser = await launchChromium();
 /** @type {string[]} */
 const pageErrors = [];
 

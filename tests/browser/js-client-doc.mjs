@@ -7,7 +7,7 @@
  * Prints one JSON line: {"event":"result", posted, pageErrors, consoleErrors, ms} or {"event":"error", message}.
  */
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const TIMEOUT = 60000;
 const started = Date.now();
@@ -17,12 +17,7 @@ function emit(message) {
   process.stdout.write(JSON.stringify(message) + '\n');
 }
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   /** @type {string[]} */

@@ -16,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const TIMEOUT = 30000;
@@ -36,18 +36,14 @@ function emit(message) {
  * @param {string} phase
  */
 async function visitPortal(phase) {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
-      // The portal's name resolves to 127.0.0.2, and that address:port counts as the public internet: so the
-      // portal is a public site and its connections to 127.0.0.1 are local-network requests.
-      `--host-resolver-rules=${config.hostRules}`,
-      `--ip-address-space-overrides=${config.publicEndpoint}=public`,
-      // The portal's self-made certificate, trusted by its key alone (nothing else is exempted).
-      `--ignore-certificate-errors-spki-list=${config.spki}`],
-  });
+  const browser = await launchChromium([
+    // The portal's name resolves to 127.0.0.2, and that address:port counts as the public internet: so the
+    // portal is a public site and its connections to 127.0.0.1 are local-network requests.
+    `--host-resolver-rules=${config.hostRules}`,
+    `--ip-address-space-overrides=${config.publicEndpoint}=public`,
+    // The portal's self-made certificate, trusted by its key alone (nothing else is exempted).
+    `--ignore-certificate-errors-spki-list=${config.spki}`,
+  ]);
   try {
     const context = await browser.newContext();
     context.setDefaultTimeout(TIMEOUT);
