@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_large import rss_mb, rss_settled
+from bench_large import idle_rss, rss_settled
 from remembered_key import start_remembering_agent
 from timing import isolate_home
 
@@ -54,9 +54,7 @@ def main() -> int:
         os.environ["TMPDIR"] = str(tmp)  # Chromium's profile folder too
         agent, pfx = start_remembering_agent(tmp)
         try:
-            for _ in range(20):
-                agent.call("version")
-            idle = rss_mb(agent.process.pid)
+            idle = idle_rss(agent)
             key_id = agent.load_key(pfx)
             config = tmp / "config.json"
             config.write_text(json.dumps({"port": agent.port, "origin": agent.origin, "keyId": key_id,

@@ -51,6 +51,14 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     raise RuntimeError(f"no {field}")
 
 
+def idle_rss(agent: AgentProcess) -> float:
+    """The agent's RSS once it has started and answered 20 `version` calls, before any key is opened (issue 14's
+    "idle RSS"), MB."""
+    for _ in range(20):
+        agent.call("version")
+    return rss_mb(agent.process.pid)
+
+
 def rss_settled(pid: int) -> tuple[float, float, float]:
     """The agent's RSS right after a run of large documents, again once its idle trim has given the heap's free
     pages back (server/memory.py), and the highest of the whole run (VmHWM), MB."""
@@ -94,9 +102,7 @@ def main() -> int:
         isolate_home(tmp)
         agent, pfx = start_remembering_agent(tmp)
         try:
-            for _ in range(20):
-                agent.call("version")
-            idle = rss_mb(agent.process.pid)
+            idle = idle_rss(agent)
             key_id = agent.load_key(pfx)
 
             request = _request(document_64, key_id)

@@ -15,7 +15,6 @@ import ctypes.util
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from accelerator_copy import LOADER_CASES, run_in_copy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -289,28 +289,15 @@ def test_library_missing_or_foreign(tmp_path: Path) -> None:
     assert gost94_clib.load(tmp_path / "junk.so") is None
 
 
-@pytest.mark.parametrize(("extension", "library", "pure_env", "expected"), [
-    (True, True, "", "extension"),
-    (False, True, "", "library"),
-    (False, False, "", "python"),
-    (False, True, "1", "python"),
-])
+@pytest.mark.parametrize(("extension", "library", "pure_env", "expected"), LOADER_CASES)
 def test_loader_order(tmp_path: Path, extension: bool, library: bool, pure_env: str, expected: str) -> None:
-    """extension, then the library beside the module, then pure Python; EIMZO_AGENT_PURE_PYTHON=1 wins.
-
-    The package is copied into tmp_path so that the extension can be left out and the library put beside the
-    module, as in the Windows installer, without touching the checkout."""
-    package = tmp_path / "eimzo_agent"
-    shutil.copytree(ROOT / "eimzo_agent", package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.dll"))
-    if extension:
-        shutil.copy2(_gost94.__file__, package / "crypto")
-    if library:
-        build_clib(package / "crypto")
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), EIMZO_AGENT_PURE_PYTHON=pure_env)
+    """extension, then the library beside the module, then pure Python; EIMZO_AGENT_PURE_PYTHON=1 wins (in a copy
+    of the package, as in the Windows installer when the library is there)."""
     code = ("from eimzo_agent.crypto import gost94 as g; "
             "print(g.__file__, g.BACKEND, g.ACCELERATED, g.Gost94(b'abc').hexdigest(), g.gost94_digest(b'abc').hex())")
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = run_in_copy(tmp_path, code, extension=_gost94.__file__ if extension else None,
+                      library=build_clib if library else None, pure_env=pure_env)
+    package = tmp_path / "eimzo_agent"
     abc = "b285056dbf18d7392d7677369524dd14747459ed8143997e163b2986f92fd42c"
     assert out == [str(package / "crypto" / "gost94.py"), expected, str(expected != "python"), abc, abc]
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from accelerator_copy import LOADER_CASES, run_in_copy
 
 from eimzo_agent.crypto import _ozdst_ec, ozdst, ozdst_ec_clib
 from eimzo_agent.crypto.ozdst import CURVES, Curve
@@ -147,23 +147,11 @@ def test_pure_python_switch_turns_it_off() -> None:
         assert out.stdout.strip() == off
 
 
-@pytest.mark.parametrize(("extension", "library", "pure_env", "expected"), [
-    (True, True, "", "extension"),
-    (False, True, "", "library"),
-    (False, False, "", "python"),
-    (False, True, "1", "python"),
-])
+@pytest.mark.parametrize(("extension", "library", "pure_env", "expected"), LOADER_CASES)
 def test_loader_order(tmp_path: Path, extension: bool, library: bool, pure_env: str, expected: str) -> None:
     """The extension, then the library beside the module (the Windows installer's layout), then Python;
-    EIMZO_AGENT_PURE_PYTHON=1 wins. The package is copied into tmp_path, so the checkout is not touched. Each way
-    makes a signature that the pure-Python verification accepts."""
-    package = tmp_path / "eimzo_agent"
-    shutil.copytree(ROOT / "eimzo_agent", package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.dll"))
-    if extension:
-        shutil.copy2(_ozdst_ec.__file__, package / "crypto")
-    if library:
-        build_clib(package / "crypto")
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), EIMZO_AGENT_PURE_PYTHON=pure_env)
+    EIMZO_AGENT_PURE_PYTHON=1 wins (in a copy of the package). Each way makes a signature that the pure-Python
+    verification accepts."""
     code = """
 from eimzo_agent.crypto import ozdst
 ec = ozdst._ec
@@ -175,8 +163,8 @@ ozdst._ec = None
 where = "-" if ec is None else ec.path if kind == "library" else ec.__file__
 print(kind, ozdst.verify_digest(curve, ozdst.public_point(curve, d), bytes(range(32)), signature), where)
 """
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = run_in_copy(tmp_path, code, extension=_ozdst_ec.__file__ if extension else None,
+                      library=build_clib if library else None, pure_env=pure_env)
     assert out[:2] == [expected, "True"]
     if expected != "python":
-        assert out[2].startswith(str(package / "crypto"))
+        assert out[2].startswith(str(tmp_path / "eimzo_agent" / "crypto"))
