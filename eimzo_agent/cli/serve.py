@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(config: AgentConfig, demo: DemoKeys | None) -> int:
     from eimzo_agent.agent import build_agent
+    from eimzo_agent.server.gc_pause import freeze_startup_objects
     from eimzo_agent.server.listener import AgentServer, PortInUse
     from eimzo_agent.server.memory import IdleTrim, keep_large_blocks_warm
 
@@ -118,6 +119,8 @@ async def _serve(config: AgentConfig, demo: DemoKeys | None) -> int:
         from eimzo_agent.ui.tray import start_tray
 
         tray = start_tray(agent, server.ports["ws"], lambda: loop.call_soon_threadsafe(stop.set))
+    log.debug("garbage collection: the %d objects made while starting are left out from now on",
+              freeze_startup_objects())
     await stop.wait()
     if tray is not None:
         tray.stop()
