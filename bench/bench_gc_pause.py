@@ -79,10 +79,10 @@ def main() -> int:
     logging.disable(logging.WARNING)  # the agent's "no askpass program" warning: nothing is signed here
     tracked, before, frozen, after_tracked, after = asyncio.run(measure(args.runs, args.calls))
     print(f"full collection, the agent's objects as started ({tracked} tracked)   "
-          f"median {statistics.median(before):6.2f} ms   worst {max(before):6.2f} ms")
+          f"median {statistics.median(before):7.3f} ms   worst {max(before):7.3f} ms")
     print(f"the same once the startup objects are frozen ({frozen} frozen) and {args.calls} more calls answered "
           f"({after_tracked} tracked)\n{'':70}"
-          f"median {statistics.median(after):6.2f} ms   worst {max(after):6.2f} ms")
+          f"median {statistics.median(after):7.3f} ms   worst {max(after):7.3f} ms")
     return 0
 
 
