@@ -53,7 +53,9 @@ def test_same_payload_as_websockets_for_any_chunking(extra: int, cuts: list[int]
     points = sorted({c for c in cuts if c < len(stream)})
     rest = b""
     for start, end in zip([0, *points], [*points, len(stream)], strict=True):
-        assert not frame.complete
+        if frame.complete:  # a cut right at the payload's end: what follows is the next frame's, not this one's
+            rest += stream[start:end]
+            continue
         rest = bytes(frame.feed(stream[start:end]))
         assert frame.received == min(end, len(payload))
     assert frame.complete
