@@ -147,8 +147,9 @@ def test_an_agent_signing_large_documents_reuses_its_buffers_then_shrinks(tmp_pa
             sign()
         per_call = (_minor_faults(pid) - before) / 3
         # A 10 MB signature's buffers all returned on free cost ≈ 13 400 fresh pages a call; with all but the frame
-        # and the decoded document reused, ≈ 3 400.
-        assert per_call < 6000, f"{per_call:.0f} page faults per 10 MB signature"
+        # and the decoded document reused, 3 400-6 200 on the CI machine kind (those two are mappings of their own:
+        # 13.6 + 10 MB, up to ≈ 5 900 fresh pages; 6 000 was the bound until it failed on 271e09c as well, 2026-12-03).
+        assert per_call < 9000, f"{per_call:.0f} page faults per 10 MB signature"
         deadline = time.monotonic() + 15
         while _rss_mb(pid) > idle + 20 and time.monotonic() < deadline:
             time.sleep(0.25)
