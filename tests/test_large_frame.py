@@ -59,7 +59,7 @@ def test_same_payload_as_websockets_for_any_chunking(extra: int, cuts: list[int]
         rest = bytes(frame.feed(stream[start:end]))
         assert frame.received == min(end, len(payload))
     assert frame.complete
-    assert bytes(frame.payload) == payload == websockets_payload(wire)
+    assert bytes(frame.payload().join()) == payload == websockets_payload(wire)
     assert rest == tail
 
 

@@ -17,7 +17,7 @@ from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
 from eimzo_agent.protocol.calls import MAIN, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.errors import EimzoError, Status, function_not_found
-from eimzo_agent.protocol.large_request import LongText, PreparedDocument, load_request, plain
+from eimzo_agent.protocol.large_request import FramePieces, LongText, PreparedDocument, load_request, plain
 from eimzo_agent.protocol.registry import Registry
 from eimzo_agent.protocol.replies import encode_reply_parts, failure, success
 
@@ -62,10 +62,11 @@ class Dispatcher:
         """Answer one request frame. Never raises (except cancellation): every failure becomes a reply."""
         return "".join(await self.answer(frame, context))
 
-    async def answer(self, frame: str | bytes | bytearray, context: CallContext,
+    async def answer(self, frame: str | bytes | bytearray | FramePieces, context: CallContext,
                      prepared: PreparedDocument | None = None) -> list[str]:
         """`handle`, with the reply as pieces to send in turn (a large signature stays apart from the JSON around
-        it). `frame` is the text, or its UTF-8 bytes (a large frame is then parsed without decoding it whole);
+        it). `frame` is the text, or its UTF-8 bytes, whole or in the pieces they arrived in (a large frame is then
+        parsed without decoding it whole);
         `prepared`: its document's digests, computed as it arrived."""
         lang = self.language(context.caller)
         try:
@@ -122,9 +123,14 @@ class Dispatcher:
 LARGE_FRAME = 1024 * 1024
 
 
-async def _loaded(frame: str | bytes | bytearray, prepared: PreparedDocument | None = None) -> object:
+async def _loaded(frame: str | bytes | bytearray | FramePieces, prepared: PreparedDocument | None = None) -> object:
     """The frame's JSON value; E-IMZO's "function not found" (status 0) when it is not JSON in UTF-8."""
     try:
+        if isinstance(frame, FramePieces):
+            pieces = frame
+            if len(pieces) > LARGE_FRAME:
+                return await asyncio.to_thread(lambda: load_request(pieces.join(), prepared))
+            return load_request(pieces.join(), prepared)
         if isinstance(frame, bytes | bytearray):
             if len(frame) > LARGE_FRAME:
                 return await asyncio.to_thread(load_request, frame, prepared)

@@ -3,8 +3,9 @@
 Why: websockets' sans-I/O parser hands over complete frames only. For a 10 MB document (a 13 MB frame) it copies
 the frame into its buffer, copies it out again once the last byte is there, and unmasks it in one more call: three
 passes over fresh memory, each one C call holding the GIL for 5-15 ms, and the last two only after the whole frame
-has arrived. Here each chunk is unmasked as it comes and appended to the one buffer that becomes the request, so
-that work overlaps the transfer and no step holds the GIL for more than a chunk.
+has arrived. Here each chunk is unmasked as it comes and kept; the chunks are joined into the request once, in the
+thread that parses it (`protocol.large_request.FramePieces`), so that work overlaps the transfer and no step of the
+event loop handles more than a chunk.
 
 Only the plain case is taken, and only where the caller knows a frame starts (nothing partly handed to websockets):
 a final (FIN), masked TEXT frame with no reserved bits, whose announced length is at least LARGE_FRAME and within
@@ -16,6 +17,8 @@ socket and the accounting.
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from eimzo_agent.protocol.large_request import FramePieces
 
 try:  # the same C routine websockets' own parser uses; its pure-Python twin otherwise
     from websockets.speedups import apply_mask
@@ -38,7 +41,8 @@ class LargeFrame:
     def __init__(self, length: int, mask: bytes) -> None:
         self.length = length
         self._mask = mask
-        self.payload = bytearray()
+        self._chunks: list[bytes] = []
+        self._received = 0
         #: Called with each unmasked piece and its offset in the payload (server/prehash.py reads along).
         self.observer: Callable[[bytes, int], None] | None = None
 
@@ -55,21 +59,27 @@ class LargeFrame:
 
     @property
     def received(self) -> int:
-        return len(self.payload)
+        return self._received
 
     @property
     def complete(self) -> bool:
-        return len(self.payload) == self.length
+        return self._received == self.length
+
+    def payload(self) -> FramePieces:
+        """The unmasked payload, complete, as its chunks (joined where the request is parsed)."""
+        return FramePieces(self._chunks, self._received)
 
     def feed(self, data: bytes | memoryview) -> memoryview:
         """Take the frame's share of `data` (after the header); returns what follows the frame (the next frame's
         bytes, for websockets), empty while the frame is incomplete."""
         view = memoryview(data)
-        take = min(len(view), self.length - len(self.payload))
-        offset = len(self.payload) % 4  # where in the 4-byte mask this chunk starts
+        take = min(len(view), self.length - self._received)
+        offset = self._received % 4  # where in the 4-byte mask this chunk starts
         mask = self._mask[offset:] + self._mask[:offset]
         chunk = apply_mask(view[:take], mask)
-        if self.observer is not None and chunk:
-            self.observer(chunk, len(self.payload))
-        self.payload += chunk
+        if chunk:
+            if self.observer is not None:
+                self.observer(chunk, self._received)
+            self._chunks.append(chunk)
+            self._received += len(chunk)
         return view[take:]

@@ -24,7 +24,7 @@ from eimzo_agent.agent import Agent
 from eimzo_agent.policy.limits import SiteLimiter
 from eimzo_agent.protocol.calls import CallContext
 from eimzo_agent.protocol.errors import Status
-from eimzo_agent.protocol.large_request import PreparedDocument
+from eimzo_agent.protocol.large_request import FramePieces, PreparedDocument
 from eimzo_agent.protocol.replies import encode_reply, encode_reply_parts, failure
 from eimzo_agent.server import http, peer
 from eimzo_agent.server.large_frame import HEADER_SIZE, LARGE_FRAME, LargeFrame
@@ -247,7 +247,7 @@ class WebSocketSession:
         self._fragments_size = 0
         self._fragment_opcode: Opcode | None = None
         #: Complete requests not yet answered, each with its document's digests when they were computed as it came.
-        self._pending: deque[tuple[bytes | bytearray, PreparedDocument | None]] = deque()
+        self._pending: deque[tuple[bytes | FramePieces, PreparedDocument | None]] = deque()
         #: Bytes handed to the protocol that it has not yet returned as frames (a frame still arriving).
         self._in_protocol = 0
         #: A large text frame being taken in by ourselves (server/large_frame.py), not by the protocol.
@@ -402,7 +402,7 @@ class WebSocketSession:
             rest = self._large.feed(rest)
             if not self._large.complete:
                 return b""
-            payload, self._large = self._large.payload, None
+            payload, self._large = self._large.payload(), None
             prehash, self._prehash = self._prehash, None
             prepared = prehash.prepared() if prehash is not None else None
             self._held += len(payload)
@@ -422,7 +422,7 @@ class WebSocketSession:
         if self._prehash is not None:
             self._prehash.observe(chunk, offset)
 
-    def _queue_message(self, data: bytes | bytearray, prepared: PreparedDocument | None = None) -> None:
+    def _queue_message(self, data: bytes | FramePieces, prepared: PreparedDocument | None = None) -> None:
         """A complete text message: the request to answer, or dropped (one request per socket unless
         keepConnection). Its bytes are already counted in `_held`."""
         if self.keep or (not self._answered and not self._pending):
@@ -442,7 +442,7 @@ class WebSocketSession:
         if self.idle_trim is not None:
             self.idle_trim.large_work_done()
 
-    async def _answer(self, frame: bytes | bytearray, prepared: PreparedDocument | None = None) -> list[str]:
+    async def _answer(self, frame: bytes | FramePieces, prepared: PreparedDocument | None = None) -> list[str]:
         site = self.context.caller.limit_key
         if self.limiter is not None and not self.limiter.try_start(site):
             log.warning("rate limit: refused a request from %s", self.context.caller.label)
@@ -509,9 +509,9 @@ class WebSocketSession:
             self.budget.give(wire - len(event.data))
             if event.fin:
                 opcode, fragments = self._fragment_opcode, self._fragments
-                # Joined into a bytearray, so that a signature can free it once the document is decoded
-                # (LongText.release_frame); one frame's data is used as it is.
-                data = fragments[0] if len(fragments) == 1 else bytearray().join(fragments)
+                # Joined where the request is parsed, not here on the event loop (FramePieces); one frame's data is
+                # used as it is.
+                data = fragments[0] if len(fragments) == 1 else FramePieces(fragments, self._fragments_size)
                 prehash, self._prehash = self._prehash, None
                 self._fragments, self._fragments_size, self._fragment_opcode = [], 0, None
                 # Binary frames are ignored, as E-IMZO does; one request per socket unless keepConnection.
