@@ -44,6 +44,7 @@ class PreparedDocument:
     start: int
     digests: Future[dict[str, bytes] | None]
 
+
 class FramePieces:
     """A request's text as the pieces it arrived in (a large frame's unmasked chunks, a fragmented message's
     fragments), put together only where it is parsed: in a worker thread (protocol/dispatcher.py).
