@@ -27,6 +27,7 @@ from websockets.sync.client import connect as sync_connect
 
 from eimzo_agent.agent import Agent, build_agent
 from eimzo_agent.config import AgentConfig
+from eimzo_agent.protocol.large_request import FramePieces
 from eimzo_agent.server.listener import AgentServer, WebSocketSession
 from eimzo_agent.ui.prompter import PromptRequest
 
@@ -346,8 +347,6 @@ def test_large_requests_reach_the_dispatcher_unjoined(tmp_path: Path) -> None:
     """A large frame's chunks and a fragmented message's fragments are not put together on the event loop (growing
     one 13.6 MB buffer held it for 10-15 ms a step while other pages waited): the dispatcher gets them as
     `FramePieces`, whose join is the text sent; a small message still comes whole."""
-    from eimzo_agent.protocol.large_request import FramePieces
-
     got: list[tuple[type, bytes]] = []
 
     async def scenario() -> None:

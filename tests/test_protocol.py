@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -16,10 +17,11 @@ from eimzo_agent import i18n
 from eimzo_agent.caller import Caller
 from eimzo_agent.policy.domains import DomainGate, parse_key_pairs
 from eimzo_agent.protocol import base64data, replies
+from eimzo_agent.protocol import dispatcher as dispatcher_module
 from eimzo_agent.protocol.calls import MAIN, Argument, Call, CallContext, PluginFunction
 from eimzo_agent.protocol.dispatcher import Dispatcher, build_apidoc
 from eimzo_agent.protocol.errors import EimzoError
-from eimzo_agent.protocol.large_request import LongText, load_request, plain
+from eimzo_agent.protocol.large_request import FramePieces, LongText, load_request, plain
 from eimzo_agent.protocol.registry import Registry
 
 REQUEST_INVALID = i18n.text("ru", "reasons", "request_invalid")
@@ -408,11 +410,6 @@ def test_a_reply_with_base64_pieces_is_the_json_of_the_whole_value() -> None:
 def test_a_request_in_pieces_is_joined_and_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """FramePieces (a large request as it arrived) is put together where it is parsed: a worker thread for a large
     one, so the event loop never copies 13.6 MB; the reply is the same as for the whole text."""
-    import threading
-
-    from eimzo_agent.protocol import dispatcher as dispatcher_module
-    from eimzo_agent.protocol.large_request import FramePieces
-
     threads: list[str] = []
     real = dispatcher_module.load_request
 

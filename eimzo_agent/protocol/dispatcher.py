@@ -128,9 +128,9 @@ async def _loaded(frame: str | bytes | bytearray | FramePieces, prepared: Prepar
     try:
         if isinstance(frame, FramePieces):
             pieces = frame
-            if len(pieces) > LARGE_FRAME:
+            if len(pieces) > LARGE_FRAME:  # joined in the thread too: 13.6 MB copied is not the event loop's work
                 return await asyncio.to_thread(lambda: load_request(pieces.join(), prepared))
-            return load_request(pieces.join(), prepared)
+            frame = pieces.join()
         if isinstance(frame, bytes | bytearray):
             if len(frame) > LARGE_FRAME:
                 return await asyncio.to_thread(load_request, frame, prepared)
